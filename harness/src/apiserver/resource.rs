@@ -1,0 +1,121 @@
+//! The resource types a simulated cluster serves: built-ins and CRDs.
+
+use serde::{Deserialize, Serialize};
+
+/// One served resource: group / version / kind / plural / scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceType {
+    /// API group; `""` is the core group (`/api/v1`).
+    #[serde(default)]
+    pub group: String,
+    /// API version, e.g. `v1`.
+    pub version: String,
+    /// Kind, e.g. `ConfigMap`.
+    pub kind: String,
+    /// Plural resource name in URLs, e.g. `configmaps`.
+    pub plural: String,
+    /// Namespaced (`true`) or cluster-scoped.
+    pub namespaced: bool,
+}
+
+impl ResourceType {
+    /// A resource type from its parts.
+    pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced,
+        }
+    }
+
+    /// `v1` for the core group, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `configmaps` for core, `widgets.example.com` otherwise (kube-apiserver's naming in messages).
+    pub fn qualified_plural(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The built-in resources every simulated cluster serves.
+    pub fn builtins() -> Vec<ResourceType> {
+        vec![
+            Self::new("", "v1", "Namespace", "namespaces", false),
+            Self::new("", "v1", "Node", "nodes", false),
+            Self::new("", "v1", "Pod", "pods", true),
+            Self::new("", "v1", "ConfigMap", "configmaps", true),
+            Self::new("", "v1", "Secret", "secrets", true),
+            Self::new("", "v1", "Service", "services", true),
+            Self::new("", "v1", "ServiceAccount", "serviceaccounts", true),
+            Self::new("", "v1", "Event", "events", true),
+        ]
+    }
+}
+
+/// The resource types of one cluster, indexed by position (the store keys objects by index).
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    types: Vec<ResourceType>,
+}
+
+impl Resources {
+    /// Built-ins plus the given CRDs; a CRD that repeats a group/plural replaces nothing and is
+    /// reported as an error.
+    pub fn with_crds(crds: &[ResourceType]) -> Result<Self, String> {
+        let mut types = ResourceType::builtins();
+        for crd in crds {
+            if types
+                .iter()
+                .any(|t| t.group == crd.group && t.plural == crd.plural)
+            {
+                return Err(format!(
+                    "resource {} is declared twice",
+                    crd.qualified_plural()
+                ));
+            }
+            types.push(crd.clone());
+        }
+        Ok(Self { types })
+    }
+
+    /// The resource at an index.
+    pub fn get(&self, id: usize) -> &ResourceType {
+        &self.types[id]
+    }
+
+    /// Finds a resource by group, version and plural.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<usize> {
+        self.types
+            .iter()
+            .position(|t| t.group == group && t.version == version && t.plural == plural)
+    }
+
+    /// Finds a resource by apiVersion and kind.
+    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<usize> {
+        self.types
+            .iter()
+            .position(|t| t.api_version() == api_version && t.kind == kind)
+    }
+
+    /// All resource types.
+    pub fn all(&self) -> &[ResourceType] {
+        &self.types
+    }
+
+    /// The index of `namespaces`.
+    pub fn namespaces(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,17 @@
+//! kube-chaos-harness: a deterministic world for testing Kubernetes clients and controllers.
+//!
+//! Map:
+//! - [`apiserver`]: the simulated kube-apiserver (MVCC store, replica watch caches, HTTP).
+//! - [`net`]: turmoil <-> hyper glue — the replica listener and a `kube::Client` whose
+//!   connections are simulated TCP streams.
+//! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
+//! - [`backoff`]: seeded backoff for kube-runtime's watcher (its default jitter reads the clock).
+//!
+//! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
+//! the cluster with `kube::Api` as usual.
+#![deny(missing_docs)]
+
+pub mod apiserver;
+pub mod backoff;
+pub mod net;
+pub mod sim;

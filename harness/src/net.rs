@@ -1,0 +1,233 @@
+//! turmoil <-> hyper glue: the server listener on each replica host, and a `kube::Client`
+//! whose connections are turmoil TCP streams to a replica chosen per connection.
+//!
+//! turmoil TCP facts this relies on (turmoil 0.7, read in its `net/tcp` sources and pinned by
+//! tests in `tests/apiserver`):
+//! - one `write` is one segment; there is no retransmission, so a segment dropped by a
+//!   partition is lost and the stream stays dead after repair (reads hang);
+//! - a connect across a partition fails at once; a connect to a crashed host hangs until it
+//!   restarts, so the connector has a timeout;
+//! - a crashed host's peers see their streams end (FIN/reset);
+//! - `hold` delays segments without loss and `release` delivers them in order;
+//! - more pending SYNs than `tcp_capacity` on one listener is an error: raise
+//!   `Builder::tcp_capacity` for thundering-herd scenarios.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use kube::client::middleware::BaseUriLayer;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::apiserver::ApiServer;
+
+/// The port every replica listens on.
+pub const APISERVER_PORT: u16 = 6443;
+
+/// The turmoil host name of replica `i`.
+pub fn replica_host(i: usize) -> String {
+    format!("apiserver-{i}")
+}
+
+/// Runs replica `replica` on the current turmoil host: its watch-cache pump, the compactor,
+/// and an HTTP/1.1 server on [`APISERVER_PORT`]. Use as a turmoil host's body.
+pub async fn serve_replica(server: ApiServer, replica: usize) -> turmoil::Result {
+    tokio::spawn(server.clone().run_cache_pump(replica));
+    tokio::spawn(server.clone().run_compactor());
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", APISERVER_PORT)).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(server.clone().serve_connection(replica, stream));
+    }
+}
+
+impl ApiServer {
+    /// Serves HTTP/1.1 on one accepted connection as replica `replica` (any transport). The
+    /// `date` header is off: it would read the wall clock.
+    pub async fn serve_connection<IO>(self, replica: usize, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let svc = service_fn(move |req| {
+            let server = self.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.handle(replica, req).await) }
+        });
+        let conn = http1::Builder::new()
+            .auto_date_header(false)
+            .serve_connection(TokioIo::new(io), svc);
+        if let Err(e) = conn.await {
+            tracing::debug!(replica, error = %e, "apiserver connection ended");
+        }
+    }
+}
+
+/// How a client picks the replica for each new connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaPolicy {
+    /// Always the same replica.
+    Pinned(usize),
+    /// Replicas in turn.
+    RoundRobin,
+    /// Uniformly at random, from a seeded RNG.
+    Random {
+        /// The RNG seed.
+        seed: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Picker {
+    policy: ReplicaPolicy,
+    replicas: usize,
+    next: usize,
+    rng: ChaCha8Rng,
+}
+
+impl Picker {
+    fn pick(&mut self) -> usize {
+        match self.policy {
+            ReplicaPolicy::Pinned(i) => i,
+            ReplicaPolicy::RoundRobin => {
+                let i = self.next % self.replicas;
+                self.next += 1;
+                i
+            }
+            ReplicaPolicy::Random { .. } => self.rng.random_range(0..self.replicas),
+        }
+    }
+}
+
+/// Client-side settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Number of replicas to choose from.
+    pub replicas: usize,
+    /// Replica choice per connection.
+    pub policy: ReplicaPolicy,
+    /// Connect timeout (the stock hyper-util connector has none in this stack).
+    pub connect_timeout: Duration,
+    /// Default namespace of the `kube::Client`.
+    pub namespace: String,
+}
+
+impl ClientConfig {
+    /// Round robin over `replicas`, 5 s connect timeout, namespace `default`.
+    pub fn new(replicas: usize) -> Self {
+        Self {
+            replicas,
+            policy: ReplicaPolicy::RoundRobin,
+            connect_timeout: Duration::from_secs(5),
+            namespace: "default".into(),
+        }
+    }
+
+    /// Sets the replica policy.
+    pub fn policy(mut self, policy: ReplicaPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+/// A `tower::Service<Uri>` that opens turmoil TCP streams to a replica chosen per connection.
+#[derive(Debug, Clone)]
+pub struct SimConnector {
+    picker: Arc<Mutex<Picker>>,
+    connect_timeout: Duration,
+}
+
+impl SimConnector {
+    /// A connector for the given client settings.
+    pub fn new(config: &ClientConfig) -> Self {
+        let seed = match config.policy {
+            ReplicaPolicy::Random { seed } => seed,
+            _ => 0,
+        };
+        Self {
+            picker: Arc::new(Mutex::new(Picker {
+                policy: config.policy.clone(),
+                replicas: config.replicas.max(1),
+                next: 0,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+            })),
+            connect_timeout: config.connect_timeout,
+        }
+    }
+}
+
+impl tower::Service<http::Uri> for SimConnector {
+    type Response = TokioIo<SimStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let replica = self.picker.lock().expect("picker lock").pick();
+        let timeout = self.connect_timeout;
+        Box::pin(async move {
+            let host = replica_host(replica);
+            let connect = turmoil::net::TcpStream::connect((host.as_str(), APISERVER_PORT));
+            match tokio::time::timeout(timeout, connect).await {
+                Ok(Ok(s)) => Ok(TokioIo::new(SimStream(s))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {host} timed out after {timeout:?}"),
+                )),
+            }
+        })
+    }
+}
+
+/// A turmoil TCP stream that hyper-util's client accepts (the orphan rule forbids
+/// implementing its `Connection` trait on turmoil's type directly).
+#[derive(Debug)]
+pub struct SimStream(turmoil::net::TcpStream);
+
+impl Connection for SimStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// A `kube::Client` wired to the simulated cluster. Call it *inside* a turmoil host (the
+/// client spawns its buffer worker and connection tasks on the current runtime).
+pub fn client(config: &ClientConfig) -> kube::Client {
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(SimConnector::new(config));
+    let svc = tower::ServiceBuilder::new()
+        .layer(BaseUriLayer::new(http::Uri::from_static("http://apiserver")))
+        .service(http);
+    kube::Client::new(svc, config.namespace.clone())
+}

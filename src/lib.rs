@@ -1,0 +1,1 @@
+//! kube-chaos runtime
