@@ -23,7 +23,12 @@ impl SeededBackoff {
 
     /// Custom bounds.
     pub fn with_bounds(seed: u64, initial: Duration, max: Duration) -> Self {
-        Self { initial, max, current: initial, rng: ChaCha8Rng::seed_from_u64(seed) }
+        Self {
+            initial,
+            max,
+            current: initial,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 }
 

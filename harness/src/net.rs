@@ -202,13 +202,21 @@ impl Connection for SimStream {
 }
 
 impl AsyncRead for SimStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for SimStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -227,7 +235,9 @@ pub fn client(config: &ClientConfig) -> kube::Client {
         .timer(TokioTimer::new())
         .build(SimConnector::new(config));
     let svc = tower::ServiceBuilder::new()
-        .layer(BaseUriLayer::new(http::Uri::from_static("http://apiserver")))
+        .layer(BaseUriLayer::new(http::Uri::from_static(
+            "http://apiserver",
+        )))
         .service(http);
     kube::Client::new(svc, config.namespace.clone())
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::apiserver::{ApiServer, ClusterConfig, Clock};
+use crate::apiserver::{ApiServer, Clock, ClusterConfig};
 use crate::net::{replica_host, serve_replica};
 
 /// The simulated wall clock starts here (2025-01-01T00:00:00Z): timestamps derive from the
@@ -29,7 +29,10 @@ impl SimBuilder {
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
-            cluster: ClusterConfig { seed, ..ClusterConfig::default() },
+            cluster: ClusterConfig {
+                seed,
+                ..ClusterConfig::default()
+            },
             duration: Duration::from_secs(600),
             tick: Duration::from_millis(1),
             tcp_capacity: 1024,

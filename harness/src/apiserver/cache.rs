@@ -65,11 +65,17 @@ impl WatchCache {
     /// Applies the store events that are due at `now` (unless paused).
     pub fn catch_up(&mut self, store: &Store, now: Duration) -> CatchUp {
         if self.paused {
-            return CatchUp { changed: false, next_due: None };
+            return CatchUp {
+                changed: false,
+                next_due: None,
+            };
         }
         let Some(events) = store.events_after(self.synced) else {
             self.reinit(store);
-            return CatchUp { changed: true, next_due: None };
+            return CatchUp {
+                changed: true,
+                next_due: None,
+            };
         };
         let mut due = Vec::new();
         let mut next_due = None;
@@ -127,7 +133,11 @@ impl WatchCache {
 
     /// Live objects of a resource (optionally one namespace) at the cache's revision.
     pub fn list(&self, res: usize, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let start = ObjKey { res, ns: ns.unwrap_or("").into(), name: String::new() };
+        let start = ObjKey {
+            res,
+            ns: ns.unwrap_or("").into(),
+            name: String::new(),
+        };
         self.state
             .range(start..)
             .take_while(|(k, _)| k.res == res && ns.is_none_or(|ns| k.ns == ns))
@@ -164,12 +174,22 @@ mod tests {
     use serde_json::json;
 
     fn store_with(n: usize) -> Store {
-        let mut s = Store::new(Resources::with_crds(&[]).unwrap(), rand_chacha::ChaCha8Rng::seed_from_u64(1));
+        let mut s = Store::new(
+            Resources::with_crds(&[]).unwrap(),
+            rand_chacha::ChaCha8Rng::seed_from_u64(1),
+        );
         let ns = json!({"metadata": {"name": "default"}});
-        s.create(0, "", ns.as_object().unwrap().clone(), Duration::ZERO).unwrap();
+        s.create(0, "", ns.as_object().unwrap().clone(), Duration::ZERO)
+            .unwrap();
         for i in 0..n {
             let cm = json!({"metadata": {"name": format!("c{i}")}});
-            s.create(3, "default", cm.as_object().unwrap().clone(), Duration::from_secs(i as u64)).unwrap();
+            s.create(
+                3,
+                "default",
+                cm.as_object().unwrap().clone(),
+                Duration::from_secs(i as u64),
+            )
+            .unwrap();
         }
         s
     }
@@ -192,7 +212,11 @@ mod tests {
         let mut cache = WatchCache::new(&s0, 10, Duration::from_secs(5));
         let s = store_with(3);
         let r = cache.catch_up(&s, Duration::from_secs(6));
-        assert_eq!(cache.synced(), 4, "events committed at 0s and 1s are due at 6s");
+        assert_eq!(
+            cache.synced(),
+            4,
+            "events committed at 0s and 1s are due at 6s"
+        );
         assert_eq!(r.next_due, Some(Duration::from_secs(7)));
         assert_eq!(cache.list(3, None).len(), 2);
     }

@@ -58,7 +58,9 @@ impl ApiError {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource: {method} {what}"),
+            format!(
+                "the server does not allow this method on the requested resource: {method} {what}"
+            ),
         )
     }
 
@@ -185,7 +187,10 @@ mod tests {
     fn too_large_resource_version_carries_cause_and_retry_after() {
         let s = ApiError::too_large_resource_version(9, 4).to_status();
         assert_eq!(s["code"], 504);
-        assert_eq!(s["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+        assert_eq!(
+            s["details"]["causes"][0]["reason"],
+            "ResourceVersionTooLarge"
+        );
         assert_eq!(s["details"]["retryAfterSeconds"], 1);
     }
 

@@ -29,9 +29,19 @@ enum Route {
     CoreVersions,
     Groups,
     Group(String),
-    ResourceList { group: String, version: String },
-    Collection { res: usize, ns: Option<String> },
-    Object { res: usize, ns: Option<String>, name: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
+    Collection {
+        res: usize,
+        ns: Option<String>,
+    },
+    Object {
+        res: usize,
+        ns: Option<String>,
+        name: String,
+    },
 }
 
 fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
@@ -40,7 +50,9 @@ fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
         let st = server.lock();
         let find = |plural: &str| st.store.resources().find(group, version, plural);
         let (res, ns, name) = match rest {
-            ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => (find(plural), Some(*ns), tail),
+            ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => {
+                (find(plural), Some(*ns), tail)
+            }
             [plural, tail @ ..] if tail.len() <= 2 => (find(plural), None, tail),
             _ => (None, None, &[][..]),
         };
@@ -52,20 +64,28 @@ fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
         let ns = ns.map(str::to_string);
         match name {
             [] => Ok(Route::Collection { res, ns }),
-            [name] | [name, "status"] if ns.is_some() || !namespaced => {
-                Ok(Route::Object { res, ns, name: name.to_string() })
-            }
+            [name] | [name, "status"] if ns.is_some() || !namespaced => Ok(Route::Object {
+                res,
+                ns,
+                name: name.to_string(),
+            }),
             _ => Err(ApiError::no_route(path)),
         }
     };
     match segs.as_slice() {
         ["version"] => Ok(Route::Version),
         ["api"] => Ok(Route::CoreVersions),
-        ["api", "v1"] => Ok(Route::ResourceList { group: String::new(), version: "v1".into() }),
+        ["api", "v1"] => Ok(Route::ResourceList {
+            group: String::new(),
+            version: "v1".into(),
+        }),
         ["api", "v1", rest @ ..] => resources_route("", "v1", rest),
         ["apis"] => Ok(Route::Groups),
         ["apis", g] => Ok(Route::Group(g.to_string())),
-        ["apis", g, v] => Ok(Route::ResourceList { group: g.to_string(), version: v.to_string() }),
+        ["apis", g, v] => Ok(Route::ResourceList {
+            group: g.to_string(),
+            version: v.to_string(),
+        }),
         ["apis", g, v, rest @ ..] => resources_route(g, v, rest),
         _ => Err(ApiError::no_route(path)),
     }
@@ -93,14 +113,22 @@ impl Query {
         match self.str(k) {
             None | Some("" | "false" | "0") => Ok(false),
             Some("true" | "1") => Ok(true),
-            Some(v) => Err(ApiError::bad_request(format!("invalid value for {k}: {v:?}: expected true or false"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid value for {k}: {v:?}: expected true or false"
+            ))),
         }
     }
 
     fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         self.str(k)
             .filter(|v| !v.is_empty())
-            .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v:?}: expected an integer"))))
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid value for {k}: {v:?}: expected an integer"
+                    ))
+                })
+            })
             .transpose()
     }
 
@@ -108,10 +136,11 @@ impl Query {
     pub(super) fn resource_version(&self) -> Result<Option<u64>, ApiError> {
         match self.str("resourceVersion") {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version {v:?}: expected an unsigned integer"))),
+            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid resource version {v:?}: expected an unsigned integer"
+                ))
+            }),
         }
     }
 
@@ -120,21 +149,30 @@ impl Query {
             None | Some("") => Ok(RvMatch::Unset),
             Some("NotOlderThan") => Ok(RvMatch::NotOlderThan),
             Some("Exact") => Ok(RvMatch::Exact),
-            Some(v) => Err(list_options_invalid("resourceVersionMatch", &format!("Unsupported value: {v:?}: supported values: \"Exact\", \"NotOlderThan\""))),
+            Some(v) => Err(list_options_invalid(
+                "resourceVersionMatch",
+                &format!("Unsupported value: {v:?}: supported values: \"Exact\", \"NotOlderThan\""),
+            )),
         }
     }
 
     /// `timeoutSeconds`.
     pub(super) fn timeout_seconds(&self) -> Result<Option<u64>, ApiError> {
         match self.int("timeoutSeconds")? {
-            Some(t) if t < 0 => Err(list_options_invalid("timeoutSeconds", &format!("Invalid value: {t}: must be greater than or equal to 0"))),
+            Some(t) if t < 0 => Err(list_options_invalid(
+                "timeoutSeconds",
+                &format!("Invalid value: {t}: must be greater than or equal to 0"),
+            )),
             t => Ok(t.map(|t| t as u64)),
         }
     }
 
     fn limit(&self) -> Result<Option<usize>, ApiError> {
         match self.int("limit")? {
-            Some(l) if l < 0 => Err(list_options_invalid("limit", &format!("Invalid value: {l}: must be greater than or equal to 0"))),
+            Some(l) if l < 0 => Err(list_options_invalid(
+                "limit",
+                &format!("Invalid value: {l}: must be greater than or equal to 0"),
+            )),
             Some(0) | None => Ok(None),
             Some(l) => Ok(Some(l as usize)),
         }
@@ -197,19 +235,46 @@ impl ApiServer {
             Err(e) => error_response(&e),
         };
         let (parts, body) = resp.into_parts();
-        let body = self.log_response(replica, t, &method, &uri, parts.status, body).await;
+        let body = self
+            .log_response(replica, t, &method, &uri, parts.status, body)
+            .await;
         Response::from_parts(parts, body)
     }
 
-    async fn log_response(&self, replica: usize, t: std::time::Duration, method: &Method, uri: &str, status: StatusCode, body: Body) -> Body {
+    async fn log_response(
+        &self,
+        replica: usize,
+        t: std::time::Duration,
+        method: &Method,
+        uri: &str,
+        status: StatusCode,
+        body: Body,
+    ) -> Body {
         if !self.config().access_log || status == StatusCode::OK && is_watch_uri(uri) {
             if self.config().access_log {
-                self.record(|| format!("{} r{replica} {method} {uri} -> {}", fmt_time(t), status.as_u16()));
+                self.record(|| {
+                    format!(
+                        "{} r{replica} {method} {uri} -> {}",
+                        fmt_time(t),
+                        status.as_u16()
+                    )
+                });
             }
             return body;
         }
-        let bytes = body.collect().await.expect("in-memory bodies do not fail").to_bytes();
-        self.record(|| format!("{} r{replica} {method} {uri} -> {} {}", fmt_time(t), status.as_u16(), String::from_utf8_lossy(&bytes)));
+        let bytes = body
+            .collect()
+            .await
+            .expect("in-memory bodies do not fail")
+            .to_bytes();
+        self.record(|| {
+            format!(
+                "{} r{replica} {method} {uri} -> {} {}",
+                fmt_time(t),
+                status.as_u16(),
+                String::from_utf8_lossy(&bytes)
+            )
+        });
         Full::new(bytes).boxed_unsync()
     }
 
@@ -229,13 +294,17 @@ impl ApiServer {
             (Route::Groups, Method::GET) => ok(discovery::group_list(&resources())),
             (Route::Group(g), Method::GET) => discovery::group(&resources(), &g)
                 .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok),
-            (Route::ResourceList { group, version }, Method::GET) => discovery::resource_list(&resources(), &group, &version)
-                .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok),
+            (Route::ResourceList { group, version }, Method::GET) => {
+                discovery::resource_list(&resources(), &group, &version)
+                    .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
+            }
             (Route::Collection { res, ns }, Method::GET) if query.bool("watch")? => {
                 let w = WatchRequest::parse(res, ns, &query)?;
                 self.watch(replica, w).await
             }
-            (Route::Collection { res, ns }, Method::GET) => self.list(replica, res, ns, &query).await.and_then(ok),
+            (Route::Collection { res, ns }, Method::GET) => {
+                self.list(replica, res, ns, &query).await.and_then(ok)
+            }
             (Route::Collection { res, ns }, Method::POST) => {
                 let body = read_json(self, req).await?;
                 self.create(res, ns, body).map(|v| json_response(201, &v))
@@ -245,18 +314,32 @@ impl ApiServer {
         }
     }
 
-    async fn object<B>(&self, res: usize, ns: Option<String>, name: String, method: Method, req: Request<B>) -> Result<Response<Body>, ApiError>
+    async fn object<B>(
+        &self,
+        res: usize,
+        ns: Option<String>,
+        name: String,
+        method: Method,
+        req: Request<B>,
+    ) -> Result<Response<Body>, ApiError>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let key = ObjKey { res, ns: ns.unwrap_or_default(), name };
+        let key = ObjKey {
+            res,
+            ns: ns.unwrap_or_default(),
+            name,
+        };
         let plural = self.lock().store.resources().get(res).qualified_plural();
         let now = self.now();
         let out = match method {
             Method::GET => {
                 let st = self.lock();
-                st.store.get(&key).cloned().ok_or_else(|| ApiError::not_found(&plural, &key.name))
+                st.store
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(&plural, &key.name))
             }
             Method::PUT => {
                 let body = read_json(self, req).await?;
@@ -266,7 +349,9 @@ impl ApiServer {
             Method::PATCH => {
                 let patch = read_patch(self, req).await?;
                 self.write(|s| {
-                    let current = s.get(&key).ok_or_else(|| ApiError::not_found(&plural, &key.name))?;
+                    let current = s
+                        .get(&key)
+                        .ok_or_else(|| ApiError::not_found(&plural, &key.name))?;
                     let mut merged = (**current).clone();
                     merge_patch(&mut merged, &patch);
                     match merged {
@@ -297,7 +382,10 @@ impl ApiServer {
         let namespaced = self.lock().store.resources().get(res).namespaced;
         let ns = match (namespaced, ns) {
             (true, None) => {
-                let from_body = body["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+                let from_body = body["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 if from_body.is_empty() {
                     return Err(ApiError::bad_request("the namespace of the object is required: POST to /namespaces/{namespace}/... or set metadata.namespace"));
                 }
@@ -310,7 +398,13 @@ impl ApiServer {
         self.write(|s| s.create(res, &ns, body, now))
     }
 
-    async fn list(&self, replica: usize, res: usize, ns: Option<String>, q: &Query) -> Result<Value, ApiError> {
+    async fn list(
+        &self,
+        replica: usize,
+        res: usize,
+        ns: Option<String>,
+        q: &Query,
+    ) -> Result<Value, ApiError> {
         self.lock().stats.lists += 1;
         let (labels, fields) = q.selectors()?;
         let plan = ListPlan::from_query(q)?;
@@ -326,7 +420,11 @@ impl ApiServer {
                 let rev = rev.unwrap_or_else(|| st.store.revision());
                 let all = st.store.list_at(res, ns, rev)?;
                 let (items, next) = paginate(all, &start, limit, keep);
-                (rev, items, next.map(|(k, remaining)| (encode_continue(rev, &k), remaining)))
+                (
+                    rev,
+                    items,
+                    next.map(|(k, remaining)| (encode_continue(rev, &k), remaining)),
+                )
             }
         };
         let kind = self.lock().store.resources().get(res).clone();
@@ -336,11 +434,19 @@ impl ApiServer {
             meta["remainingItemCount"] = json!(remaining);
         }
         let items: Vec<Value> = items.iter().map(|o| (**o).clone()).collect();
-        Ok(json!({"kind": format!("{}List", kind.kind), "apiVersion": kind.api_version(), "metadata": meta, "items": items}))
+        Ok(
+            json!({"kind": format!("{}List", kind.kind), "apiVersion": kind.api_version(), "metadata": meta, "items": items}),
+        )
     }
 
     /// A list served from a replica's cache, waiting (bounded) until it is not older than `min`.
-    async fn cache_list(&self, replica: usize, res: usize, ns: Option<&str>, min: u64) -> Result<(u64, Vec<Arc<Value>>), ApiError> {
+    async fn cache_list(
+        &self,
+        replica: usize,
+        res: usize,
+        ns: Option<&str>,
+        min: u64,
+    ) -> Result<(u64, Vec<Arc<Value>>), ApiError> {
         self.wait_for_cache(replica, min).await?;
         let st = self.lock();
         let cache = &st.caches[replica];
@@ -361,7 +467,10 @@ impl ApiServer {
         };
         match tokio::time::timeout(self.config().not_older_than_wait, wait).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(ApiError::too_large_resource_version(min, self.lock().caches[replica].synced())),
+            Err(_) => Err(ApiError::too_large_resource_version(
+                min,
+                self.lock().caches[replica].synced(),
+            )),
         }
     }
 }
@@ -373,7 +482,11 @@ enum ListPlan {
     /// kube-apiserver's watch cache.
     Cache { not_older_than: u64 },
     /// The store: consistent (`rev: None`) or at an exact revision, paginated.
-    Store { rev: Option<u64>, start: Option<ObjKey>, limit: Option<usize> },
+    Store {
+        rev: Option<u64>,
+        start: Option<ObjKey>,
+        limit: Option<usize>,
+    },
 }
 
 impl ListPlan {
@@ -383,17 +496,42 @@ impl ListPlan {
         let limit = q.limit()?;
         if let Some(token) = q.str("continue").filter(|c| !c.is_empty()) {
             if rv.is_some() {
-                return Err(list_options_invalid("resourceVersion", "Forbidden: specifying resource version is not allowed when using continue"));
+                return Err(list_options_invalid(
+                    "resourceVersion",
+                    "Forbidden: specifying resource version is not allowed when using continue",
+                ));
             }
             let (rev, start) = decode_continue(token)?;
-            return Ok(Self::Store { rev: Some(rev), start: Some(start), limit });
+            return Ok(Self::Store {
+                rev: Some(rev),
+                start: Some(start),
+                limit,
+            });
         }
         match (rv, rv_match) {
-            (None, RvMatch::Unset) => Ok(Self::Store { rev: None, start: None, limit }),
-            (None, _) => Err(list_options_invalid("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")),
-            (Some(0), RvMatch::Exact) => Err(list_options_invalid("resourceVersionMatch", "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")),
-            (Some(n), RvMatch::Exact) => Ok(Self::Store { rev: Some(n), start: None, limit }),
-            (Some(n), RvMatch::Unset) if n > 0 && limit.is_some() => Ok(Self::Store { rev: Some(n), start: None, limit }),
+            (None, RvMatch::Unset) => Ok(Self::Store {
+                rev: None,
+                start: None,
+                limit,
+            }),
+            (None, _) => Err(list_options_invalid(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            )),
+            (Some(0), RvMatch::Exact) => Err(list_options_invalid(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            )),
+            (Some(n), RvMatch::Exact) => Ok(Self::Store {
+                rev: Some(n),
+                start: None,
+                limit,
+            }),
+            (Some(n), RvMatch::Unset) if n > 0 && limit.is_some() => Ok(Self::Store {
+                rev: Some(n),
+                start: None,
+                limit,
+            }),
             (Some(n), _) => Ok(Self::Cache { not_older_than: n }),
         }
     }
@@ -441,22 +579,36 @@ pub(super) fn fmt_time(t: std::time::Duration) -> String {
     format!("{}.{:03}", t.as_secs(), t.subsec_millis())
 }
 
-async fn read_bytes<B>(server: &ApiServer, req: Request<B>) -> Result<(Option<String>, Bytes), ApiError>
+async fn read_bytes<B>(
+    server: &ApiServer,
+    req: Request<B>,
+) -> Result<(Option<String>, Bytes), ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let limit = server.config().max_body_bytes;
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_string());
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_string());
     let body = Limited::new(req.into_body(), limit)
         .collect()
         .await
-        .map_err(|e| if e.to_string().contains("length limit") { ApiError::too_large(limit) } else { ApiError::bad_request(format!("reading the request body: {e}")) })?;
+        .map_err(|e| {
+            if e.to_string().contains("length limit") {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::bad_request(format!("reading the request body: {e}"))
+            }
+        })?;
     Ok((content_type, body.to_bytes()))
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 async fn read_json<B>(server: &ApiServer, req: Request<B>) -> Result<Value, ApiError>
@@ -489,7 +641,10 @@ where
     }
 }
 
-async fn read_delete_options<B>(server: &ApiServer, req: Request<B>) -> Result<Preconditions, ApiError>
+async fn read_delete_options<B>(
+    server: &ApiServer,
+    req: Request<B>,
+) -> Result<Preconditions, ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -500,7 +655,10 @@ where
     }
     let opts = parse_json(&bytes)?;
     let field = |f: &str| opts["preconditions"][f].as_str().map(str::to_string);
-    Ok(Preconditions { resource_version: field("resourceVersion"), uid: field("uid") })
+    Ok(Preconditions {
+        resource_version: field("resourceVersion"),
+        uid: field("uid"),
+    })
 }
 
 fn media_type(ct: &str) -> &str {
@@ -508,9 +666,16 @@ fn media_type(ct: &str) -> &str {
 }
 
 /// Checks a create/update body against the URL: a JSON object of the right kind and namespace.
-fn check_body(server: &ApiServer, res: usize, ns: &str, body: Value) -> Result<Map<String, Value>, ApiError> {
+fn check_body(
+    server: &ApiServer,
+    res: usize,
+    ns: &str,
+    body: Value,
+) -> Result<Map<String, Value>, ApiError> {
     let Value::Object(mut obj) = body else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     let ty = server.lock().store.resources().get(res).clone();
     let str_field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -519,7 +684,10 @@ fn check_body(server: &ApiServer, res: usize, ns: &str, body: Value) -> Result<M
         return Err(ApiError::bad_request(format!("the API version in the data ({api_version}) does not match the expected API version ({})", ty.api_version())));
     }
     if !kind.is_empty() && kind != ty.kind {
-        return Err(ApiError::bad_request(format!("the kind in the data ({kind}) does not match the expected kind ({})", ty.kind)));
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            ty.kind
+        )));
     }
     if obj.get("metadata").is_some_and(|m| !m.is_object()) {
         return Err(ApiError::bad_request("metadata must be a JSON object"));
@@ -536,19 +704,34 @@ fn check_body(server: &ApiServer, res: usize, ns: &str, body: Value) -> Result<M
 }
 
 /// Creates or replaces an object given with apiVersion/kind/namespace (harness-side writes).
-pub(super) fn put_object(store: &mut Store, obj: Value, now: std::time::Duration) -> Result<Arc<Value>, ApiError> {
+pub(super) fn put_object(
+    store: &mut Store,
+    obj: Value,
+    now: std::time::Duration,
+) -> Result<Arc<Value>, ApiError> {
     let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
     let kind = obj["kind"].as_str().unwrap_or("").to_string();
     let res = store
         .resources()
         .find_kind(&api_version, &kind)
-        .ok_or_else(|| ApiError::bad_request(format!("no resource serves apiVersion {api_version:?} kind {kind:?}")))?;
-    let ns = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no resource serves apiVersion {api_version:?} kind {kind:?}"
+            ))
+        })?;
+    let ns = obj["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let Value::Object(mut map) = obj else {
         return Err(ApiError::bad_request("an object must be a JSON object"));
     };
-    let key = ObjKey { res, ns: ns.clone(), name };
+    let key = ObjKey {
+        res,
+        ns: ns.clone(),
+        name,
+    };
     if store.get(&key).is_some() {
         metadata_mut(&mut map).remove("resourceVersion");
         store.update(&key, map, now)
@@ -563,7 +746,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_names_with_slashes_in_the_last_field() {
-        let k = ObjKey { res: 3, ns: "default".into(), name: "a.b".into() };
+        let k = ObjKey {
+            res: 3,
+            ns: "default".into(),
+            name: "a.b".into(),
+        };
         assert_eq!(decode_continue(&encode_continue(42, &k)).unwrap(), (42, k));
         assert_eq!(decode_continue("garbage").unwrap_err().code, 400);
     }
@@ -571,16 +758,41 @@ mod tests {
     #[test]
     fn list_plans_follow_the_resource_version_semantics() {
         let plan = |q: &str| ListPlan::from_query(&Query::parse(Some(q)));
-        assert!(matches!(plan("").unwrap(), ListPlan::Store { rev: None, .. }));
-        assert!(matches!(plan("resourceVersion=0").unwrap(), ListPlan::Cache { not_older_than: 0 }));
-        assert!(matches!(plan("resourceVersion=5").unwrap(), ListPlan::Cache { not_older_than: 5 }));
-        assert!(matches!(plan("resourceVersion=5&limit=2").unwrap(), ListPlan::Store { rev: Some(5), .. }));
-        assert!(matches!(plan("resourceVersion=5&resourceVersionMatch=Exact").unwrap(), ListPlan::Store { rev: Some(5), .. }));
-        assert_eq!(plan("resourceVersion=0&resourceVersionMatch=Exact").unwrap_err().code, 422);
+        assert!(matches!(
+            plan("").unwrap(),
+            ListPlan::Store { rev: None, .. }
+        ));
+        assert!(matches!(
+            plan("resourceVersion=0").unwrap(),
+            ListPlan::Cache { not_older_than: 0 }
+        ));
+        assert!(matches!(
+            plan("resourceVersion=5").unwrap(),
+            ListPlan::Cache { not_older_than: 5 }
+        ));
+        assert!(matches!(
+            plan("resourceVersion=5&limit=2").unwrap(),
+            ListPlan::Store { rev: Some(5), .. }
+        ));
+        assert!(matches!(
+            plan("resourceVersion=5&resourceVersionMatch=Exact").unwrap(),
+            ListPlan::Store { rev: Some(5), .. }
+        ));
+        assert_eq!(
+            plan("resourceVersion=0&resourceVersionMatch=Exact")
+                .unwrap_err()
+                .code,
+            422
+        );
         assert_eq!(plan("resourceVersionMatch=Exact").unwrap_err().code, 422);
         assert_eq!(plan("resourceVersion=abc").unwrap_err().code, 400);
         assert_eq!(plan("limit=-1").unwrap_err().code, 422);
         assert_eq!(plan("limit=x").unwrap_err().code, 400);
-        assert_eq!(plan("resourceVersionMatch=Sometimes&resourceVersion=1").unwrap_err().code, 422);
+        assert_eq!(
+            plan("resourceVersionMatch=Sometimes&resourceVersion=1")
+                .unwrap_err()
+                .code,
+            422
+        );
     }
 }

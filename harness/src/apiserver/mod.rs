@@ -134,7 +134,9 @@ pub struct ApiServer {
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer").field("replicas", &self.shared.config.replicas).finish()
+        f.debug_struct("ApiServer")
+            .field("replicas", &self.shared.config.replicas)
+            .finish()
     }
 }
 
@@ -188,7 +190,10 @@ impl ApiServer {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().expect("apiserver state lock poisoned")
+        self.shared
+            .state
+            .lock()
+            .expect("apiserver state lock poisoned")
     }
 
     /// Now, as time since the UNIX epoch (simulated in turmoil; monotonic).

@@ -218,7 +218,11 @@ impl Store {
     ) -> Result<Written, ApiError> {
         let kind = self.resources.get(res).kind.clone();
         let name = self.object_name(&kind, &mut obj)?;
-        let key = ObjKey { res, ns: ns.to_string(), name: name.clone() };
+        let key = ObjKey {
+            res,
+            ns: ns.to_string(),
+            name: name.clone(),
+        };
         if self.get(&key).is_some() {
             return Err(ApiError::already_exists(&self.plural(res), &name));
         }
@@ -365,20 +369,28 @@ impl Store {
         };
         match self.get(&key) {
             None => Err(ApiError::not_found("namespaces", ns)),
-            Some(n) if n["metadata"].get("deletionTimestamp").is_some() => {
-                Err(ApiError::other(
-                    403,
-                    "Forbidden",
-                    format!("unable to create new content in namespace {ns} because it is being terminated"),
-                ))
-            }
+            Some(n) if n["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::other(
+                403,
+                "Forbidden",
+                format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
+            )),
             Some(_) => Ok(()),
         }
     }
 
-    fn object_name(&mut self, kind: &str, obj: &mut Map<String, Value>) -> Result<String, ApiError> {
+    fn object_name(
+        &mut self,
+        kind: &str,
+        obj: &mut Map<String, Value>,
+    ) -> Result<String, ApiError> {
         let meta = metadata_mut(obj);
-        let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let generate = meta
             .get("generateName")
             .and_then(Value::as_str)
@@ -388,11 +400,21 @@ impl Store {
             (false, _) => name,
             (true, false) => format!("{generate}{}", self.suffix()),
             (true, true) => {
-                return Err(ApiError::invalid(kind, "", "metadata.name", "Required value: name or generateName is required"))
+                return Err(ApiError::invalid(
+                    kind,
+                    "",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                ))
             }
         };
         if let Some(why) = invalid_name(&name) {
-            return Err(ApiError::invalid(kind, &name, "metadata.name", &format!("Invalid value: {name:?}: {why}")));
+            return Err(ApiError::invalid(
+                kind,
+                &name,
+                "metadata.name",
+                &format!("Invalid value: {name:?}: {why}"),
+            ));
         }
         Ok(name)
     }
@@ -410,7 +432,14 @@ impl Store {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -497,7 +526,10 @@ fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>) {
             None => meta.remove(field),
         };
     }
-    meta.insert("resourceVersion".into(), current["metadata"]["resourceVersion"].clone());
+    meta.insert(
+        "resourceVersion".into(),
+        current["metadata"]["resourceVersion"].clone(),
+    );
     meta.remove("generateName");
 }
 
@@ -529,25 +561,40 @@ mod tests {
     use rand::SeedableRng;
 
     fn store() -> Store {
-        let mut s = Store::new(Resources::with_crds(&[]).unwrap(), ChaCha8Rng::seed_from_u64(7));
+        let mut s = Store::new(
+            Resources::with_crds(&[]).unwrap(),
+            ChaCha8Rng::seed_from_u64(7),
+        );
         let ns = json!({"metadata": {"name": "default"}});
-        s.create(0, "", ns.as_object().unwrap().clone(), Duration::ZERO).unwrap();
+        s.create(0, "", ns.as_object().unwrap().clone(), Duration::ZERO)
+            .unwrap();
         s
     }
 
     fn cm(name: &str, v: &str) -> Map<String, Value> {
-        json!({"metadata": {"name": name}, "data": {"k": v}}).as_object().unwrap().clone()
+        json!({"metadata": {"name": name}, "data": {"k": v}})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     fn key(name: &str) -> ObjKey {
-        ObjKey { res: 3, ns: "default".into(), name: name.into() }
+        ObjKey {
+            res: 3,
+            ns: "default".into(),
+            name: name.into(),
+        }
     }
 
     #[test]
     fn every_write_bumps_the_single_global_revision() {
         let mut s = store();
-        let a = s.create(3, "default", cm("a", "1"), Duration::ZERO).unwrap();
-        let b = s.create(3, "default", cm("b", "1"), Duration::ZERO).unwrap();
+        let a = s
+            .create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
+        let b = s
+            .create(3, "default", cm("b", "1"), Duration::ZERO)
+            .unwrap();
         assert_eq!(rv_of(&a), "3");
         assert_eq!(rv_of(&b), "4");
         assert_eq!(s.revision(), 4);
@@ -556,7 +603,8 @@ mod tests {
     #[test]
     fn list_at_an_old_revision_sees_the_old_version_until_compacted() {
         let mut s = store();
-        s.create(3, "default", cm("a", "1"), Duration::ZERO).unwrap();
+        s.create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
         let mut next = cm("a", "2");
         next["metadata"]["resourceVersion"] = json!("3");
         s.update(&key("a"), next, Duration::ZERO).unwrap();
@@ -564,22 +612,32 @@ mod tests {
         assert_eq!(old[0].1["data"]["k"], "1");
         s.compact(4);
         assert_eq!(s.list_at(3, Some("default"), 3).unwrap_err().code, 410);
-        assert_eq!(s.list_at(3, Some("default"), 4).unwrap()[0].1["data"]["k"], "2");
+        assert_eq!(
+            s.list_at(3, Some("default"), 4).unwrap()[0].1["data"]["k"],
+            "2"
+        );
     }
 
     #[test]
     fn update_with_a_stale_resource_version_is_a_conflict() {
         let mut s = store();
-        s.create(3, "default", cm("a", "1"), Duration::ZERO).unwrap();
+        s.create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
         let mut stale = cm("a", "2");
         stale["metadata"]["resourceVersion"] = json!("2");
-        assert_eq!(s.update(&key("a"), stale, Duration::ZERO).unwrap_err().reason, "Conflict");
+        assert_eq!(
+            s.update(&key("a"), stale, Duration::ZERO)
+                .unwrap_err()
+                .reason,
+            "Conflict"
+        );
     }
 
     #[test]
     fn a_no_op_update_does_not_bump_the_revision() {
         let mut s = store();
-        s.create(3, "default", cm("a", "1"), Duration::ZERO).unwrap();
+        s.create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
         s.update(&key("a"), cm("a", "1"), Duration::ZERO).unwrap();
         assert_eq!(s.revision(), 3);
     }
@@ -590,12 +648,17 @@ mod tests {
         let mut obj = cm("a", "1");
         obj["metadata"]["finalizers"] = json!(["x/y"]);
         s.create(3, "default", obj, Duration::ZERO).unwrap();
-        let marked = s.delete(&key("a"), &Preconditions::default(), Duration::from_secs(5)).unwrap();
+        let marked = s
+            .delete(&key("a"), &Preconditions::default(), Duration::from_secs(5))
+            .unwrap();
         assert!(marked["metadata"]["deletionTimestamp"].is_string());
         assert!(s.get(&key("a")).is_some());
-        let Value::Object(mut cleared) = (*marked).clone() else { panic!() };
+        let Value::Object(mut cleared) = (*marked).clone() else {
+            panic!()
+        };
         cleared["metadata"]["finalizers"] = json!([]);
-        s.update(&key("a"), cleared, Duration::from_secs(6)).unwrap();
+        s.update(&key("a"), cleared, Duration::from_secs(6))
+            .unwrap();
         assert!(s.get(&key("a")).is_none());
         let kinds: Vec<_> = s.events_after(3).unwrap().map(|e| e.kind).collect();
         assert_eq!(kinds, [EventType::Modified, EventType::Deleted]);
@@ -604,14 +667,20 @@ mod tests {
     #[test]
     fn create_in_a_missing_namespace_is_not_found() {
         let mut s = store();
-        let e = s.create(3, "nope", cm("a", "1"), Duration::ZERO).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (404, "namespaces \"nope\" not found"));
+        let e = s
+            .create(3, "nope", cm("a", "1"), Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (404, "namespaces \"nope\" not found")
+        );
     }
 
     #[test]
     fn generation_moves_only_when_non_metadata_content_changes() {
         let mut s = store();
-        s.create(3, "default", cm("a", "1"), Duration::ZERO).unwrap();
+        s.create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
         let mut labelled = cm("a", "1");
         labelled["metadata"]["labels"] = json!({"x": "y"});
         let v = s.update(&key("a"), labelled, Duration::ZERO).unwrap();
@@ -622,6 +691,9 @@ mod tests {
 
     #[test]
     fn timestamps_derive_from_the_given_time_not_the_clock() {
-        assert_eq!(timestamp(Duration::from_secs(1_700_000_000)), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            timestamp(Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

@@ -43,13 +43,25 @@ impl WatchRequest {
             return Err(list_options_invalid("sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"));
         }
         if initial_events && !bookmarks {
-            return Err(list_options_invalid("allowWatchBookmarks", "Forbidden: allowWatchBookmarks must be true when sendInitialEvents is set"));
+            return Err(list_options_invalid(
+                "allowWatchBookmarks",
+                "Forbidden: allowWatchBookmarks must be true when sendInitialEvents is set",
+            ));
         }
         if !initial_events && rv_match != RvMatch::Unset {
             return Err(list_options_invalid("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
         }
         let timeout = q.timeout_seconds()?.map(Duration::from_secs);
-        Ok(Self { res, ns, labels, fields, rv, timeout, bookmarks, initial_events })
+        Ok(Self {
+            res,
+            ns,
+            labels,
+            fields,
+            rv,
+            timeout,
+            bookmarks,
+            initial_events,
+        })
     }
 
     fn matches(&self, ev: &StoreEvent) -> bool {
@@ -85,7 +97,10 @@ impl WatchRequest {
 enum Start {
     /// Synthetic ADDED for `objects` (then maybe the initial-events-end bookmark), then
     /// changes after `cursor`.
-    Initial { objects: Vec<Arc<Value>>, cursor: u64 },
+    Initial {
+        objects: Vec<Arc<Value>>,
+        cursor: u64,
+    },
     /// Changes after `cursor`.
     From { cursor: u64 },
     /// The requested revision left the window: one in-stream 410, then close.
@@ -93,13 +108,18 @@ enum Start {
 }
 
 fn event_line(kind: &str, obj: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).expect("JSON serialises");
+    let mut line =
+        serde_json::to_vec(&json!({"type": kind, "object": obj})).expect("JSON serialises");
     line.push(b'\n');
     Bytes::from(line)
 }
 
 impl ApiServer {
-    pub(super) async fn watch(&self, replica: usize, w: WatchRequest) -> Result<Response<Body>, ApiError> {
+    pub(super) async fn watch(
+        &self,
+        replica: usize,
+        w: WatchRequest,
+    ) -> Result<Response<Body>, ApiError> {
         let start = self.watch_start(replica, &w).await?;
         let id = {
             let mut st = self.lock();
@@ -109,13 +129,18 @@ impl ApiServer {
         };
         let lifetime = match w.timeout {
             Some(t) => t,
-            None => self.config().min_request_timeout.mul_f64(1.0 + self.random_fraction()),
+            None => self
+                .config()
+                .min_request_timeout
+                .mul_f64(1.0 + self.random_fraction()),
         };
         let (tx, rx) = mpsc::channel::<Bytes>(256);
         let server = self.clone();
         tokio::spawn(async move { server.stream(replica, id, w, start, lifetime, tx).await });
         let body = stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
         });
         Ok(Response::builder()
             .status(200)
@@ -133,12 +158,22 @@ impl ApiServer {
         let st = self.lock();
         let cache = &st.caches[replica];
         if initial {
-            let objects = cache.list(w.res, w.ns.as_deref()).into_iter().filter(|o| w.selects(o)).collect();
-            return Ok(Start::Initial { objects, cursor: cache.synced() });
+            let objects = cache
+                .list(w.res, w.ns.as_deref())
+                .into_iter()
+                .filter(|o| w.selects(o))
+                .collect();
+            return Ok(Start::Initial {
+                objects,
+                cursor: cache.synced(),
+            });
         }
         let n = w.rv.expect("non-initial watches have a revision");
         if n < cache.window_start() {
-            return Ok(Start::TooOld { requested: n, window_start: cache.window_start() });
+            return Ok(Start::TooOld {
+                requested: n,
+                window_start: cache.window_start(),
+            });
         }
         Ok(Start::From { cursor: n })
     }
@@ -146,7 +181,13 @@ impl ApiServer {
     async fn send(&self, replica: usize, id: u64, tx: &mpsc::Sender<Bytes>, line: Bytes) -> bool {
         if self.config().access_log {
             let t = self.now();
-            self.record(|| format!("{} r{replica} watch#{id} {}", fmt_time(t), String::from_utf8_lossy(line.trim_ascii_end())));
+            self.record(|| {
+                format!(
+                    "{} r{replica} watch#{id} {}",
+                    fmt_time(t),
+                    String::from_utf8_lossy(line.trim_ascii_end())
+                )
+            });
         }
         tx.send(line).await.is_ok()
     }
@@ -157,17 +198,35 @@ impl ApiServer {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        event_line("BOOKMARK", &json!({"kind": ty.kind, "apiVersion": ty.api_version(), "metadata": meta}))
+        event_line(
+            "BOOKMARK",
+            &json!({"kind": ty.kind, "apiVersion": ty.api_version(), "metadata": meta}),
+        )
     }
 
     /// The body of a watch: runs on the replica's host until the deadline, the client going
     /// away, the cache being re-initialised, or the watcher falling out of the window.
-    async fn stream(self, replica: usize, id: u64, w: WatchRequest, start: Start, lifetime: Duration, tx: mpsc::Sender<Bytes>) {
+    async fn stream(
+        self,
+        replica: usize,
+        id: u64,
+        w: WatchRequest,
+        start: Start,
+        lifetime: Duration,
+        tx: mpsc::Sender<Bytes>,
+    ) {
         let cursor = match start {
-            Start::TooOld { requested, window_start } => {
+            Start::TooOld {
+                requested,
+                window_start,
+            } => {
                 self.lock().stats.expired += 1;
-                let status = ApiError::expired(format!("too old resource version: {requested} ({window_start})")).to_status();
-                self.send(replica, id, &tx, event_line("ERROR", &status)).await;
+                let status = ApiError::expired(format!(
+                    "too old resource version: {requested} ({window_start})"
+                ))
+                .to_status();
+                self.send(replica, id, &tx, event_line("ERROR", &status))
+                    .await;
                 return;
             }
             Start::From { cursor } => cursor,
@@ -189,10 +248,20 @@ impl ApiServer {
         self.forward(replica, id, &w, cursor, lifetime, &tx).await;
     }
 
-    async fn forward(&self, replica: usize, id: u64, w: &WatchRequest, mut cursor: u64, lifetime: Duration, tx: &mpsc::Sender<Bytes>) {
+    async fn forward(
+        &self,
+        replica: usize,
+        id: u64,
+        w: &WatchRequest,
+        mut cursor: u64,
+        lifetime: Duration,
+        tx: &mpsc::Sender<Bytes>,
+    ) {
         let started = Instant::now();
         let deadline = started + lifetime;
-        let final_bookmark = deadline.checked_sub(Duration::from_secs(2)).filter(|t| *t > started);
+        let final_bookmark = deadline
+            .checked_sub(Duration::from_secs(2))
+            .filter(|t| *t > started);
         let interval = self.config().bookmark_interval;
         let mut next_bookmark = started + interval;
         let mut changed = self.shared.cache_changed[replica].subscribe();
@@ -233,7 +302,13 @@ impl ApiServer {
 
     /// The lines for events after `cursor`, and the new cursor; `None` ends the watch (the
     /// cache was re-initialised, or this watcher fell out of the window).
-    fn pending(&self, replica: usize, w: &WatchRequest, cursor: u64, generation: u64) -> Option<(Vec<Bytes>, u64)> {
+    fn pending(
+        &self,
+        replica: usize,
+        w: &WatchRequest,
+        cursor: u64,
+        generation: u64,
+    ) -> Option<(Vec<Bytes>, u64)> {
         let st = self.lock();
         let cache = &st.caches[replica];
         if cache.generation() != generation {

@@ -13,7 +13,16 @@ fn create_get_update_and_delete_a_configmap_through_kube_api() {
         let created = api.create(&PostParams::default(), &cm("a", "1")).await?;
         let rv1: u64 = created.metadata.resource_version.clone().unwrap().parse()?;
         assert!(created.metadata.uid.is_some());
-        assert_eq!(created.metadata.creation_timestamp.as_ref().unwrap().0.to_string(), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            created
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .unwrap()
+                .0
+                .to_string(),
+            "2025-01-01T00:00:00Z"
+        );
         let mut got = api.get("a").await?;
         got.data.as_mut().unwrap().insert("k".into(), "2".into());
         let updated = api.replace("a", &PostParams::default(), &got).await?;
@@ -33,7 +42,9 @@ fn create_twice_is_already_exists_and_get_of_a_missing_object_is_not_found() {
         let api: Api<ConfigMap> = Api::default_namespaced(client);
         api.create(&PostParams::default(), &cm("a", "1")).await?;
         match api.create(&PostParams::default(), &cm("a", "1")).await {
-            Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists")),
+            Err(kube::Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"))
+            }
             other => panic!("expected AlreadyExists, got {other:?}"),
         }
         match api.get("missing").await {
@@ -54,10 +65,18 @@ fn update_with_a_stale_resource_version_is_a_409_conflict() {
         let api: Api<ConfigMap> = Api::default_namespaced(client);
         let first = api.create(&PostParams::default(), &cm("a", "1")).await?;
         let mut winner = first.clone();
-        winner.data.as_mut().unwrap().insert("k".into(), "winner".into());
+        winner
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("k".into(), "winner".into());
         api.replace("a", &PostParams::default(), &winner).await?;
         let mut loser = first;
-        loser.data.as_mut().unwrap().insert("k".into(), "loser".into());
+        loser
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("k".into(), "loser".into());
         match api.replace("a", &PostParams::default(), &loser).await {
             Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (409, "Conflict")),
             other => panic!("expected Conflict, got {other:?}"),
@@ -76,9 +95,14 @@ fn merge_patch_changes_only_the_named_fields() {
         c.data.as_mut().unwrap().insert("gone".into(), "x".into());
         api.create(&PostParams::default(), &c).await?;
         let patch = serde_json::json!({"data": {"new": "y", "gone": null}, "metadata": {"labels": {"l": "v"}}});
-        let p = api.patch("a", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        let p = api
+            .patch("a", &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
         let data = p.data.unwrap();
-        assert_eq!((data["k"].as_str(), data["new"].as_str(), data.get("gone")), ("1", "y", None));
+        assert_eq!(
+            (data["k"].as_str(), data["new"].as_str(), data.get("gone")),
+            ("1", "y", None)
+        );
         assert_eq!(p.metadata.labels.unwrap()["l"], "v");
         Ok(())
     });
@@ -96,7 +120,8 @@ fn delete_with_a_finalizer_sets_deletion_timestamp_until_the_finalizer_is_remove
         let marked = api.get("a").await?;
         assert!(marked.metadata.deletion_timestamp.is_some());
         let clear = serde_json::json!({"metadata": {"finalizers": null}});
-        api.patch("a", &PatchParams::default(), &Patch::Merge(&clear)).await?;
+        api.patch("a", &PatchParams::default(), &Patch::Merge(&clear))
+            .await?;
         assert_eq!(api_code(api.get("a").await), 404);
         Ok(())
     });
@@ -114,10 +139,14 @@ fn generation_counts_spec_changes_of_a_pod_but_not_label_changes() {
         let p = api.create(&PostParams::default(), &pod).await?;
         assert_eq!(p.metadata.generation, Some(1));
         let labels = serde_json::json!({"metadata": {"labels": {"a": "b"}}});
-        let p = api.patch("p", &PatchParams::default(), &Patch::Merge(&labels)).await?;
+        let p = api
+            .patch("p", &PatchParams::default(), &Patch::Merge(&labels))
+            .await?;
         assert_eq!(p.metadata.generation, Some(1));
         let spec = serde_json::json!({"spec": {"activeDeadlineSeconds": 5}});
-        let p = api.patch("p", &PatchParams::default(), &Patch::Merge(&spec)).await?;
+        let p = api
+            .patch("p", &PatchParams::default(), &Patch::Merge(&spec))
+            .await?;
         assert_eq!(p.metadata.generation, Some(2));
         Ok(())
     });

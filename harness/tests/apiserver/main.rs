@@ -53,7 +53,8 @@ pub fn cm(name: &str, value: &str) -> ConfigMap {
 /// Creates `n` ConfigMaps `c0..c{n-1}` in `default`.
 pub async fn create_many(api: &Api<ConfigMap>, n: usize) -> kube::Result<()> {
     for i in 0..n {
-        api.create(&PostParams::default(), &cm(&format!("c{i}"), "v")).await?;
+        api.create(&PostParams::default(), &cm(&format!("c{i}"), "v"))
+            .await?;
     }
     Ok(())
 }
