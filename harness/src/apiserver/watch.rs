@@ -259,7 +259,7 @@ impl ApiServer {
     ) {
         let started = Instant::now();
         let deadline = started + lifetime;
-        let final_bookmark = deadline
+        let mut final_bookmark = deadline
             .checked_sub(Duration::from_secs(2))
             .filter(|t| *t > started);
         let interval = self.config().bookmark_interval;
@@ -278,7 +278,12 @@ impl ApiServer {
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tokio::time::sleep_until(bookmark_at), if w.bookmarks => {
-                    next_bookmark = if Some(bookmark_at) == final_bookmark { deadline + interval } else { bookmark_at + interval };
+                    if Some(bookmark_at) == final_bookmark {
+                        final_bookmark = None;
+                        next_bookmark = deadline + interval;
+                    } else {
+                        next_bookmark = bookmark_at + interval;
+                    }
                     let b = self.bookmark(w, cursor, false);
                     if !self.send(replica, id, tx, b).await {
                         return;
