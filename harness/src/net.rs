@@ -3,11 +3,15 @@
 //!
 //! turmoil TCP facts this relies on (turmoil 0.7, read in its `net/tcp` sources and pinned by
 //! tests in `tests/apiserver`):
-//! - one `write` is one segment; there is no retransmission, so a segment dropped by a
-//!   partition is lost and the stream stays dead after repair (reads hang);
-//! - a connect across a partition fails at once; a connect to a crashed host hangs until it
-//!   restarts, so the connector has a timeout;
-//! - a crashed host's peers see their streams end (FIN/reset);
+//! - one `write` is one segment with a per-connection sequence number; nothing is
+//!   retransmitted, so a segment dropped by a partition is lost and the receiver buffers every
+//!   later segment waiting for it: the stream goes silent for good, even after repair, with
+//!   no error and no EOF (the "watch that silently dies"). A partition during which nothing
+//!   was sent leaves the connection intact;
+//! - a connect across a partition is refused at once (`ConnectionRefused`); a connect across
+//!   a `hold` hangs until `release`, and one to a crashed host hangs until the host restarts
+//!   (and is then refused), which is why the connector has a timeout;
+//! - a crashed host's open streams end with a clean EOF at their peers;
 //! - `hold` delays segments without loss and `release` delivers them in order;
 //! - more pending SYNs than `tcp_capacity` on one listener is an error: raise
 //!   `Builder::tcp_capacity` for thundering-herd scenarios.

@@ -723,6 +723,14 @@ pub(super) fn put_object(
         .as_str()
         .unwrap_or("")
         .to_string();
+    let namespaced = store.resources().get(res).namespaced;
+    if namespaced == ns.is_empty() {
+        return Err(ApiError::bad_request(if namespaced {
+            format!("{kind} is namespaced: metadata.namespace is required")
+        } else {
+            format!("{kind} is cluster-scoped: metadata.namespace must be empty")
+        }));
+    }
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let Value::Object(mut map) = obj else {
         return Err(ApiError::bad_request("an object must be a JSON object"));

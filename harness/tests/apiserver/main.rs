@@ -8,6 +8,7 @@ mod discovery;
 mod list;
 mod replicas;
 mod runtime_watcher;
+mod turmoil_tcp;
 mod watch;
 
 use std::future::Future;
@@ -70,4 +71,12 @@ pub fn api_code<T: std::fmt::Debug>(r: kube::Result<T>) -> u16 {
 /// Simulated seconds.
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+/// Writes ConfigMap `default/{name}` straight into the store, as a write through another
+/// replica would (works while the client's replica is down or partitioned away).
+pub fn put(server: &ApiServer, name: &str) {
+    let mut v = serde_json::to_value(cm(name, "v")).expect("serialises");
+    v["metadata"]["namespace"] = "default".into();
+    server.put_object(v).expect("stored");
 }
