@@ -462,7 +462,7 @@ impl ApiServer {
                 if self.lock().caches[replica].synced() >= min {
                     return;
                 }
-                changed.changed().await.expect("the server owns the sender");
+                changed.changed().await;
             }
         };
         match tokio::time::timeout(self.config().not_older_than_wait, wait).await {

@@ -17,6 +17,7 @@ mod http;
 mod merge;
 mod resource;
 mod selector;
+mod signal;
 mod store;
 mod watch;
 
@@ -26,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
-use tokio::sync::watch as notify;
+use signal::Signal;
 
 pub use cache::WatchCache;
 pub use error::ApiError;
@@ -121,9 +122,9 @@ struct Shared {
     clock: Clock,
     state: Mutex<State>,
     /// Bumped on every store write and every cache-control change: wakes the cache pumps.
-    store_rev: notify::Sender<u64>,
+    store_rev: Signal,
     /// One per replica, bumped whenever that replica's cache changed: wakes its watches.
-    cache_changed: Vec<notify::Sender<u64>>,
+    cache_changed: Vec<Signal>,
 }
 
 /// A handle on one simulated cluster's apiserver (cheap to clone).
@@ -163,7 +164,7 @@ impl ApiServer {
         let caches = (0..config.replicas)
             .map(|_| WatchCache::new(&store, config.watch_cache_capacity, config.watch_cache_lag))
             .collect();
-        let cache_changed = (0..config.replicas).map(|_| notify::channel(0).0).collect();
+        let cache_changed = (0..config.replicas).map(|_| Signal::default()).collect();
         let state = State {
             store,
             caches,
@@ -175,7 +176,7 @@ impl ApiServer {
         };
         Ok(Self {
             shared: Arc::new(Shared {
-                store_rev: notify::channel(0).0,
+                store_rev: Signal::default(),
                 cache_changed,
                 clock,
                 config,
@@ -268,7 +269,7 @@ impl ApiServer {
             let st = &mut *st;
             st.caches[replica].reinit(&st.store);
         }
-        self.shared.cache_changed[replica].send_modify(|v| *v += 1);
+        self.shared.cache_changed[replica].bump();
     }
 
     /// Writes an object directly into the store (initial objects, workload generators):
@@ -300,7 +301,7 @@ impl ApiServer {
 
     /// Wakes the cache pumps (after a store write or a cache-control change).
     fn poke(&self) {
-        self.shared.store_rev.send_modify(|v| *v += 1);
+        self.shared.store_rev.bump();
     }
 
     /// Keeps replica `replica`'s watch cache applying store events; runs on the replica's host
@@ -317,12 +318,12 @@ impl ApiServer {
                 st.caches[replica].catch_up(&st.store, now)
             };
             if step.changed {
-                self.shared.cache_changed[replica].send_modify(|v| *v += 1);
+                self.shared.cache_changed[replica].bump();
             }
             let wait = step.next_due.map(|due| due.saturating_sub(now));
             tokio::select! {
                 biased;
-                r = store_changed.changed() => r.expect("the server owns the sender"),
+                _ = store_changed.changed() => {}
                 _ = sleep_or_forever(wait) => {}
             }
         }

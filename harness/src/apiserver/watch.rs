@@ -289,10 +289,7 @@ impl ApiServer {
                         return;
                     }
                 }
-                r = changed.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
+                _ = changed.changed() => {
                     let Some((lines, next)) = self.pending(replica, w, cursor, generation) else { return };
                     cursor = next;
                     for line in lines {
