@@ -68,3 +68,26 @@ fn a_crd_is_served_to_api_dynamic_object() {
         },
     );
 }
+
+#[test]
+fn responses_carry_no_wall_clock_date_header() {
+    // Proves hyper's automatic `date` header is off: nothing in a response depends on the
+    // host's clock (DESIGN.md §8).
+    run(SimBuilder::new(22), |client, _| async move {
+        for uri in [
+            "/version",
+            "/api/v1/namespaces/default/configmaps",
+            "/api/v1/namespaces/default/configmaps/missing",
+        ] {
+            let res = client
+                .send(http::Request::get(uri).body(kube::client::Body::empty())?)
+                .await?;
+            assert!(
+                res.headers().get(http::header::DATE).is_none(),
+                "{uri}: {:?}",
+                res.headers()
+            );
+        }
+        Ok(())
+    });
+}
