@@ -4,8 +4,10 @@
 //! - [`apiserver`]: the simulated kube-apiserver (MVCC store, replica watch caches, HTTP).
 //! - [`net`]: turmoil <-> hyper glue — the replica listener and a `kube::Client` whose
 //!   connections are simulated TCP streams.
+//! - [`serve`]: the same server on a real loopback port (`kube-chaos serve`), for kubectl.
 //! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
 //! - [`backoff`]: seeded backoff for kube-runtime's watcher (its default jitter reads the clock).
+//! - [`demo`]: the `kube-chaos demo` timeline (a watch through a partition and a 410).
 //!
 //! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
 //! the cluster with `kube::Api` as usual.
@@ -13,5 +15,7 @@
 
 pub mod apiserver;
 pub mod backoff;
+pub mod demo;
 pub mod net;
+pub mod serve;
 pub mod sim;

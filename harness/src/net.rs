@@ -184,7 +184,10 @@ impl tower::Service<http::Uri> for SimConnector {
             let connect = turmoil::net::TcpStream::connect((host.as_str(), APISERVER_PORT));
             match tokio::time::timeout(timeout, connect).await {
                 Ok(Ok(s)) => Ok(TokioIo::new(SimStream(s))),
-                Ok(Err(e)) => Err(e),
+                Ok(Err(e)) => Err(io::Error::new(
+                    e.kind(),
+                    format!("connect to {host}:{APISERVER_PORT}: {}", e.kind()),
+                )),
                 Err(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("connect to {host} timed out after {timeout:?}"),

@@ -1,6 +1,6 @@
 //! A seeded `turmoil::Sim` with a simulated cluster of N apiserver replicas.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::apiserver::{ApiServer, Clock, ClusterConfig};
 use crate::net::{replica_host, serve_replica};
@@ -69,7 +69,7 @@ impl SimBuilder {
         let server = ApiServer::new(self.cluster.clone(), Clock::Sim { epoch })?;
         let mut sim = turmoil::Builder::new()
             .rng_seed(self.seed)
-            .epoch(SystemTime::from(UNIX_EPOCH) + epoch)
+            .epoch(UNIX_EPOCH + epoch)
             .simulation_duration(self.duration)
             .tick_duration(self.tick)
             .tcp_capacity(self.tcp_capacity)

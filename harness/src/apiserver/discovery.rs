@@ -71,13 +71,17 @@ pub fn group(resources: &Resources, name: &str) -> Option<Value> {
 }
 
 fn resource_doc(t: &ResourceType) -> Value {
-    json!({
+    let mut doc = json!({
         "name": t.plural,
         "singularName": t.kind.to_lowercase(),
         "namespaced": t.namespaced,
         "kind": t.kind,
         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
-    })
+    });
+    if !t.short_names.is_empty() {
+        doc["shortNames"] = json!(t.short_names);
+    }
+    doc
 }
 
 /// `/api/v1` or `/apis/G/V`, if that group version is served.

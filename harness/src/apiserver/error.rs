@@ -13,7 +13,7 @@ pub struct ApiError {
     /// Human-readable message, worded like kube-apiserver's.
     pub message: String,
     /// `details.kind` and `details.name`, when the error is about one object.
-    pub subject: Option<(String, String)>,
+    pub subject: Option<Box<(String, String)>>,
     /// `details.causes`: `(reason, message, field)`.
     pub causes: Vec<(String, String, String)>,
     /// `details.retryAfterSeconds` (also sent as the `Retry-After` header).
@@ -40,7 +40,7 @@ impl ApiError {
     /// 404 NotFound for `plural "name" not found`.
     pub fn not_found(plural: &str, name: &str) -> Self {
         let mut e = Self::new(404, "NotFound", format!("{plural} \"{name}\" not found"));
-        e.subject = Some((plural.to_string(), name.to_string()));
+        e.subject = Some(Box::new((plural.to_string(), name.to_string())));
         e
     }
 
@@ -71,7 +71,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{plural} \"{name}\" already exists"),
         );
-        e.subject = Some((plural.to_string(), name.to_string()));
+        e.subject = Some(Box::new((plural.to_string(), name.to_string())));
         e
     }
 
@@ -82,7 +82,7 @@ impl ApiError {
             "Conflict",
             format!("Operation cannot be fulfilled on {plural} \"{name}\": {why}"),
         );
-        e.subject = Some((plural.to_string(), name.to_string()));
+        e.subject = Some(Box::new((plural.to_string(), name.to_string())));
         e
     }
 
@@ -116,7 +116,7 @@ impl ApiError {
             "Invalid",
             format!("{kind} \"{name}\" is invalid: {field}: {detail}"),
         );
-        e.subject = Some((kind.to_string(), name.to_string()));
+        e.subject = Some(Box::new((kind.to_string(), name.to_string())));
         e.causes
             .push(("FieldValueInvalid".into(), detail.into(), field.into()));
         e
@@ -146,7 +146,7 @@ impl ApiError {
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut details = serde_json::Map::new();
-        if let Some((kind, name)) = &self.subject {
+        if let Some((kind, name)) = self.subject.as_deref() {
             details.insert("kind".into(), json!(kind));
             details.insert("name".into(), json!(name));
         }

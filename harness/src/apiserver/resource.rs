@@ -17,6 +17,9 @@ pub struct ResourceType {
     pub plural: String,
     /// Namespaced (`true`) or cluster-scoped.
     pub namespaced: bool,
+    /// Short names for kubectl (`cm` for configmaps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short_names: Vec<String>,
 }
 
 impl ResourceType {
@@ -28,7 +31,14 @@ impl ResourceType {
             kind: kind.into(),
             plural: plural.into(),
             namespaced,
+            short_names: Vec::new(),
         }
+    }
+
+    /// The same type with kubectl short names.
+    pub fn with_short_names(mut self, names: &[&str]) -> Self {
+        self.short_names = names.iter().map(|n| n.to_string()).collect();
+        self
     }
 
     /// `v1` for the core group, `group/version` otherwise.
@@ -52,14 +62,15 @@ impl ResourceType {
     /// The built-in resources every simulated cluster serves.
     pub fn builtins() -> Vec<ResourceType> {
         vec![
-            Self::new("", "v1", "Namespace", "namespaces", false),
-            Self::new("", "v1", "Node", "nodes", false),
-            Self::new("", "v1", "Pod", "pods", true),
-            Self::new("", "v1", "ConfigMap", "configmaps", true),
+            Self::new("", "v1", "Namespace", "namespaces", false).with_short_names(&["ns"]),
+            Self::new("", "v1", "Node", "nodes", false).with_short_names(&["no"]),
+            Self::new("", "v1", "Pod", "pods", true).with_short_names(&["po"]),
+            Self::new("", "v1", "ConfigMap", "configmaps", true).with_short_names(&["cm"]),
             Self::new("", "v1", "Secret", "secrets", true),
-            Self::new("", "v1", "Service", "services", true),
-            Self::new("", "v1", "ServiceAccount", "serviceaccounts", true),
-            Self::new("", "v1", "Event", "events", true),
+            Self::new("", "v1", "Service", "services", true).with_short_names(&["svc"]),
+            Self::new("", "v1", "ServiceAccount", "serviceaccounts", true)
+                .with_short_names(&["sa"]),
+            Self::new("", "v1", "Event", "events", true).with_short_names(&["ev"]),
         ]
     }
 }

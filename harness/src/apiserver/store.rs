@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -466,7 +466,7 @@ pub fn rv_of(obj: &Value) -> &str {
 
 /// RFC 3339 timestamp (seconds) of a duration since the UNIX epoch; never reads the clock.
 pub fn timestamp(since_epoch: Duration) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::from(UNIX_EPOCH) + since_epoch).to_string()
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + since_epoch).to_string()
 }
 
 /// Why a name is not a DNS-1123 subdomain, if it is not.
