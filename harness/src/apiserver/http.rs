@@ -18,6 +18,7 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::store::{metadata_mut, ObjKey, Preconditions, Store};
 use super::watch::WatchRequest;
 use super::ApiServer;
+use super::{RequestInfo, Verdict};
 
 /// Response body of the server: a full JSON document or a watch stream.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -211,6 +212,16 @@ pub(super) fn json_response(code: u16, v: &Value) -> Response<Body> {
 }
 
 /// A `Status` error response.
+/// A 200 chunked JSON stream (watch responses).
+pub(super) fn json_stream_response(body: Body) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(body)
+        .expect("valid response parts")
+}
+
 pub(super) fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = json_response(e.code, &e.to_status());
     if let Some(s) = e.retry_after_seconds {
@@ -230,9 +241,29 @@ impl ApiServer {
         let uri = req.uri().to_string();
         let t = self.now();
         self.lock().stats.requests += 1;
-        let resp = match self.dispatch(replica, req).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
+        let info = RequestInfo {
+            replica,
+            method: method.clone(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().unwrap_or("").to_string(),
+            is_watch: is_watch_uri(&uri),
+            at: t,
+        };
+        let resp = match self.verdict(&info) {
+            Verdict::Respond(e) => error_response(&e),
+            Verdict::EmptyWatch if info.is_watch => {
+                self.lock().stats.watches += 1;
+                json_stream_response(Body::default())
+            }
+            verdict => {
+                if let Verdict::Delay(d) = verdict {
+                    tokio::time::sleep(d).await;
+                }
+                match self.dispatch(replica, req).await {
+                    Ok(r) => r,
+                    Err(e) => error_response(&e),
+                }
+            }
         };
         let (parts, body) = resp.into_parts();
         let body = self

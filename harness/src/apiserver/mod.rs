@@ -13,6 +13,7 @@
 mod cache;
 mod discovery;
 mod error;
+mod hook;
 mod http;
 mod merge;
 mod resource;
@@ -31,6 +32,7 @@ use signal::Signal;
 
 pub use cache::WatchCache;
 pub use error::ApiError;
+pub use hook::{HookId, RequestHook, RequestInfo, Verdict};
 pub use http::Body;
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
@@ -119,6 +121,9 @@ struct State {
 
 struct Shared {
     config: ClusterConfig,
+    /// Fault hooks, consulted before every request (kept apart from `state`: hooks may call
+    /// back into the server).
+    hooks: Mutex<hook::Hooks>,
     clock: Clock,
     state: Mutex<State>,
     /// Bumped on every store write and every cache-control change: wakes the cache pumps.
@@ -177,12 +182,33 @@ impl ApiServer {
         Ok(Self {
             shared: Arc::new(Shared {
                 store_rev: Signal::default(),
+                hooks: Mutex::default(),
                 cache_changed,
                 clock,
                 config,
                 state: Mutex::new(state),
             }),
         })
+    }
+
+    /// Installs a request hook (fault injection); hooks are consulted in installation order
+    /// and the first verdict other than `Pass` decides.
+    pub fn add_hook(&self, hook: impl RequestHook + 'static) -> HookId {
+        self.shared
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .add(Arc::new(hook))
+    }
+
+    /// Removes a hook; false if it was not installed.
+    pub fn remove_hook(&self, id: HookId) -> bool {
+        self.shared.hooks.lock().expect("hooks lock").remove(id)
+    }
+
+    fn verdict(&self, req: &RequestInfo) -> Verdict {
+        let hooks = self.shared.hooks.lock().expect("hooks lock").clone();
+        hooks.verdict(req)
     }
 
     /// The configuration.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream;
-use http::{header, Response};
+use http::Response;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::error::ApiError;
-use super::http::{fmt_time, list_options_invalid, Body, Query, RvMatch};
+use super::http::{fmt_time, json_stream_response, list_options_invalid, Body, Query, RvMatch};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{EventType, StoreEvent};
 use super::ApiServer;
@@ -142,12 +142,7 @@ impl ApiServer {
                 .await
                 .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
         });
-        Ok(Response::builder()
-            .status(200)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::TRANSFER_ENCODING, "chunked")
-            .body(StreamBody::new(body).boxed_unsync())
-            .expect("valid response parts"))
+        Ok(json_stream_response(StreamBody::new(body).boxed_unsync()))
     }
 
     async fn watch_start(&self, replica: usize, w: &WatchRequest) -> Result<Start, ApiError> {
