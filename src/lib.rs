@@ -1,1 +1,15 @@
-//! kube-chaos runtime
+//! kube-chaos: a Kubernetes controller runtime for Rust with client-go semantics, on
+//! `kube::Api`, for real clusters — and proven inside the kube-chaos harness's simulation.
+//!
+//! Map:
+//! - [`retry_watcher`]: one logical watch that resumes from the last resourceVersion
+//!   (client-go's RetryWatcher), with typed terminal errors (`Expired`, `HistoricalReplay`).
+//! - [`stop`]: the idempotent stop handle shared by the components.
+//!
+//! Every delay the runtime draws comes from an RNG the caller can seed, so a run inside the
+//! simulator is a pure function of its seed.
+#![deny(missing_docs)]
+
+pub mod retry_watcher;
+mod rng;
+pub mod stop;

@@ -7,6 +7,7 @@
 //! - [`serve`]: the same server on a real loopback port (`kube-chaos serve`), for kubectl.
 //! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
 //! - [`backoff`]: seeded backoff for kube-runtime's watcher (its default jitter reads the clock).
+//! - [`testing`]: helpers for tests that drive a simulated cluster.
 //! - [`demo`]: the `kube-chaos demo` timeline (a watch through a partition and a 410).
 //!
 //! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
@@ -19,3 +20,4 @@ pub mod demo;
 pub mod net;
 pub mod serve;
 pub mod sim;
+pub mod testing;

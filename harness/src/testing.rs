@@ -1,0 +1,104 @@
+//! Helpers for tests that drive a simulated cluster (ours, and a user's own).
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use crate::apiserver::ApiServer;
+use crate::net::{client, ClientConfig};
+use crate::sim::SimBuilder;
+
+/// Result of a client host's body.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Builds the simulation, runs `body` on a client host named `client` with a kube client for
+/// the cluster (round robin over the replicas), runs the simulation to completion, and
+/// returns the server for after-the-fact assertions. Panics (with the simulation's error) if
+/// the body fails or the simulation does not finish in its duration.
+pub fn run<F, Fut>(builder: SimBuilder, body: F) -> ApiServer
+where
+    F: FnOnce(kube::Client, ApiServer) -> Fut + 'static,
+    Fut: Future<Output = TestResult> + 'static,
+{
+    let (mut sim, server) = builder.build().expect("valid cluster");
+    let replicas = builder.cluster.replicas;
+    let s = server.clone();
+    let mut body = Some(body);
+    sim.client("client", async move {
+        let kube = client(&ClientConfig::new(replicas));
+        (body.take().expect("runs once"))(kube, s).await
+    });
+    sim.run().expect("simulation ran to completion");
+    server
+}
+
+/// Steps `sim` until its simulated clock reaches `at` (a driver between faults).
+pub fn step_until(sim: &mut turmoil::Sim<'_>, at: Duration) -> turmoil::Result {
+    while sim.elapsed() < at {
+        sim.step()?;
+    }
+    Ok(())
+}
+
+/// A ConfigMap `name` with `data.k = value` (no namespace: `Api` sets it).
+pub fn configmap(name: &str, value: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"k": value}}))
+        .expect("valid ConfigMap")
+}
+
+/// Writes ConfigMap `default/{name}` straight into the store, as a write through another
+/// replica would (works while the client's replica is down or partitioned away). Returns
+/// its new resourceVersion.
+pub fn put_configmap(server: &ApiServer, name: &str, value: &str) -> u64 {
+    let mut v = serde_json::to_value(configmap(name, value)).expect("serialises");
+    v["metadata"]["namespace"] = "default".into();
+    let stored = server.put_object(v).expect("stored");
+    stored["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .expect("numeric RV")
+}
+
+/// One watch request from the access log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchRequestLog {
+    /// Simulated seconds since the start of the simulation.
+    pub at_secs: f64,
+    /// The replica that served it.
+    pub replica: usize,
+    /// Its `resourceVersion` parameter (empty when absent).
+    pub resource_version: String,
+    /// The status code it got.
+    pub code: u16,
+}
+
+/// The watch requests in the server's access log (`ClusterConfig::access_log` must be on).
+pub fn watch_requests(server: &ApiServer) -> Vec<WatchRequestLog> {
+    let epoch = crate::sim::EPOCH_SECS as f64;
+    server
+        .access_log()
+        .iter()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let at: f64 = parts.next()?.parse().ok()?;
+            let replica = parts.next()?.strip_prefix('r')?.parse().ok()?;
+            let (_method, uri, arrow, code) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            if arrow != "->" || !(uri.contains("watch=true") || uri.contains("watch=1")) {
+                return None;
+            }
+            let query = uri.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let resource_version = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "resourceVersion")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            Some(WatchRequestLog {
+                at_secs: at - epoch,
+                replica,
+                resource_version,
+                code: code.parse().ok()?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,18 @@
+//! The kube-chaos runtime (RetryWatcher, informer) inside the simulation, reached only through
+//! real kube clients over simulated HTTP.
+
+mod retry_watcher;
+
+use std::time::Duration;
+
+pub use kube_chaos_harness::apiserver::{ApiError, ApiServer, RequestInfo, Verdict};
+pub use kube_chaos_harness::net::{client, replica_host, ClientConfig};
+pub use kube_chaos_harness::sim::SimBuilder;
+pub use kube_chaos_harness::testing::{
+    configmap, put_configmap, run, step_until, watch_requests, TestResult,
+};
+
+/// Simulated seconds.
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
