@@ -96,7 +96,8 @@ fn retry_watcher_reconnects_after_a_partition_from_the_last_delivered_rv() {
         let start = list_rv(&api).await?;
         let mut w = RetryWatcher::from_api(api, &start, config(20))?;
         while g.borrow().len() < 6 {
-            g.borrow_mut().push(brief(&w.next().await.expect("open")?));
+            let e = brief(&w.next().await.expect("open")?);
+            g.borrow_mut().push(e);
         }
         Ok(())
     });
