@@ -6,7 +6,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube_chaos_harness::backoff::SeededBackoff;
+use kube_chaos::backoff::Backoff;
 use kube_chaos_harness::net::{replica_host, ReplicaPolicy};
 use rand::{Rng, SeedableRng};
 
@@ -59,7 +59,7 @@ fn busy(seed: u64) -> Vec<String> {
             let api: Api<ConfigMap> =
                 Api::default_namespaced(client(&ClientConfig::new(3).policy(policy)));
             let mut s = watcher(api, watcher::Config::default().timeout(20))
-                .backoff(SeededBackoff::new(seed + w))
+                .backoff(Backoff::reflector(Some(seed + w)))
                 .boxed();
             let until = tokio::time::Instant::now() + secs(90);
             while tokio::time::timeout_at(until, s.next()).await.is_ok() {}

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
-use kube_chaos_harness::backoff::SeededBackoff;
+use kube_chaos::backoff::Backoff;
 use kube_chaos_harness::net::replica_host;
 
 use super::*;
@@ -42,7 +42,7 @@ fn kube_runtime_watcher_relists_after_a_410_from_a_restarted_replica() {
         let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
         create_many(&api, 2).await?;
         let mut stream = watcher(api, watcher::Config::default())
-            .backoff(SeededBackoff::new(50))
+            .backoff(Backoff::reflector(Some(50)))
             .boxed();
         // Read until the relist completes: the second InitDone.
         let mut done = 0;

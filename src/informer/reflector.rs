@@ -1,0 +1,365 @@
+//! The reflector: list, then watch from the list's RV, forever, applying every change to the
+//! store and handing the notifications to the handlers under the store's lock.
+//!
+//! One loop, two phases. A failure classifies as `Expired` (relist from `""`) or `Other`
+//! (relist not older than the last RV seen); both back off first. Within the watch phase, a
+//! normal stream end re-watches from the last RV at once, a 429/5xx re-watches after a
+//! backoff, and the client-side deadline (`timeout + grace`) ends a silent stream.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use kube::api::{ListParams, WatchEvent, WatchParams};
+use kube::core::Status;
+use kube::Resource;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::store::Change;
+use super::Shared;
+use crate::backoff::Backoff;
+use crate::informer::InitialList;
+
+type Stream<K> = BoxStream<'static, kube::Result<WatchEvent<K>>>;
+
+/// Why the reflector must list again.
+#[derive(Debug)]
+enum Failure {
+    /// 410: the RV left the server's window; relist from `""`.
+    Expired,
+    /// Anything else; relist not older than the last RV.
+    Other(String),
+}
+
+/// How one watch stream ended.
+enum End {
+    /// The server closed it.
+    Closed,
+    /// It outlived its client-side deadline.
+    Deadline,
+    /// A retryable error (429, 5xx): re-watch after a backoff.
+    Retry(String),
+    /// Relist.
+    Fail(Failure),
+}
+
+/// Runs the reflector until the informer is stopped.
+pub(super) async fn run<K>(s: Arc<Shared<K>>)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let stop = s.stop.clone();
+    let seed = s.config.seed;
+    let list_from = match s.config.initial_list {
+        InitialList::Any => "0".to_string(),
+        InitialList::Consistent => String::new(),
+        InitialList::NotOlderThan(rv) => rv.to_string(),
+    };
+    let mut r = Reflector {
+        rng: crate::rng::seeded(seed.map(|s| s.wrapping_add(1))),
+        backoff: Backoff::reflector(seed),
+        list_from,
+        last_rv: String::new(),
+        first: true,
+        s,
+    };
+    tokio::select! {
+        biased;
+        _ = stop.stopped() => {}
+        _ = r.run() => {}
+    }
+}
+
+struct Reflector<K> {
+    s: Arc<Shared<K>>,
+    rng: ChaCha8Rng,
+    backoff: Backoff,
+    /// The RV the next list asks for.
+    list_from: String,
+    /// The last RV seen (list, event or bookmark).
+    last_rv: String,
+    first: bool,
+}
+
+impl<K> Reflector<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn run(&mut self) {
+        loop {
+            let listed = if self.s.config.streaming_list {
+                self.streaming_list().await
+            } else {
+                self.list().await
+            };
+            let failure = match listed {
+                Ok(pending) => self.watch(pending).await,
+                Err(f) => f,
+            };
+            self.fail(failure).await;
+        }
+    }
+
+    async fn fail(&mut self, failure: Failure) {
+        match failure {
+            Failure::Expired => {
+                tracing::info!(rv = %self.last_rv, "resourceVersion expired (410): relisting from the latest state");
+                self.stat(|st| st.expired += 1);
+                self.list_from = String::new();
+            }
+            Failure::Other(why) => {
+                tracing::warn!(rv = %self.last_rv, %why, "list/watch failed: relisting");
+                if !self.last_rv.is_empty() {
+                    self.list_from = self.last_rv.clone();
+                }
+            }
+        }
+        let delay = self.backoff.next_delay(Instant::now());
+        tokio::time::sleep(delay).await;
+    }
+
+    fn stat(&self, f: impl FnOnce(&mut super::InformerStats)) {
+        f(&mut self.s.stats.lock().expect("stats lock"));
+    }
+
+    /// A list request (paged when consistent), applied as a replace.
+    async fn list(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
+        let c = &self.s.config;
+        let mut lp = ListParams {
+            label_selector: c.label_selector.clone(),
+            field_selector: c.field_selector.clone(),
+            ..Default::default()
+        };
+        if self.list_from.is_empty() {
+            lp.limit = c.page_size;
+        } else {
+            lp.resource_version = Some(self.list_from.clone());
+        }
+        self.stat(|st| st.lists += 1);
+        let mut items = Vec::new();
+        let rv = loop {
+            let page = self.s.api.list(&lp).await.map_err(|e| list_failure(&e))?;
+            items.extend(page.items);
+            match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                Some(token) => lp.continue_token = Some(token),
+                None => break page.metadata.resource_version.unwrap_or_default(),
+            }
+        };
+        self.replace(items, rv);
+        Ok(None)
+    }
+
+    /// A streaming list: ADDED events until the `k8s.io/initial-events-end` bookmark, applied
+    /// as a replace; the same stream then goes on as the watch.
+    async fn streaming_list(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
+        let (wp, deadline) = self.watch_params();
+        let wp = WatchParams {
+            send_initial_events: true,
+            ..wp
+        };
+        self.stat(|st| {
+            st.lists += 1;
+            st.watches += 1;
+        });
+        let mut stream = self
+            .s
+            .api
+            .watch(&wp, &self.list_from)
+            .await
+            .map_err(|e| list_failure(&e))?
+            .boxed();
+        let mut items = Vec::new();
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(deadline) => return Err(Failure::Other("streaming list outlived its deadline".into())),
+                item = stream.next() => item,
+            };
+            match item {
+                Some(Ok(WatchEvent::Added(o))) => items.push(o),
+                Some(Ok(WatchEvent::Bookmark(b)))
+                    if b.metadata
+                        .annotations
+                        .contains_key("k8s.io/initial-events-end") =>
+                {
+                    self.replace(items, b.metadata.resource_version);
+                    return Ok(Some((stream, deadline)));
+                }
+                Some(Ok(WatchEvent::Bookmark(_))) => {}
+                Some(Ok(WatchEvent::Error(s))) => return Err(status_failure(&s)),
+                Some(Ok(other)) => {
+                    return Err(Failure::Other(format!(
+                        "unexpected {other:?} during a streaming list"
+                    )))
+                }
+                Some(Err(e)) => return Err(list_failure(&e)),
+                None => {
+                    return Err(Failure::Other(
+                        "streaming list ended before its initial-events-end bookmark".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn replace(&mut self, items: Vec<K>, rv: String) {
+        let initial = self.first;
+        let s = &self.s;
+        s.store
+            .apply_then(Change::Replace { items, initial }, |notes| {
+                s.processor.distribute(notes)
+            });
+        if initial {
+            s.synced.store(true, Ordering::SeqCst);
+            s.processor.synced();
+            s.synced_notify.notify_waiters();
+        } else {
+            self.stat(|st| st.relists += 1);
+        }
+        self.first = false;
+        self.last_rv = rv;
+    }
+
+    /// `timeoutSeconds = min_watch_timeout × (1 + rand)` and the client-side deadline.
+    fn watch_params(&mut self) -> (WatchParams, Instant) {
+        let c = &self.s.config;
+        let timeout = c.min_watch_timeout.mul_f64(1.0 + self.rng.random::<f64>());
+        let secs = timeout.as_secs().max(1);
+        let wp = WatchParams {
+            label_selector: c.label_selector.clone(),
+            field_selector: c.field_selector.clone(),
+            timeout: Some(secs.min(u64::from(u32::MAX)) as u32),
+            bookmarks: true,
+            ..Default::default()
+        };
+        (
+            wp,
+            Instant::now() + Duration::from_secs(secs) + c.deadline_grace,
+        )
+    }
+
+    /// Watches from the last RV until something requires a relist.
+    async fn watch(&mut self, mut pending: Option<(Stream<K>, Instant)>) -> Failure {
+        loop {
+            let (stream, deadline) = match pending.take() {
+                Some(p) => p,
+                None => match self.start_watch().await {
+                    Ok(Some(p)) => p,
+                    Ok(None) => continue,
+                    Err(f) => return f,
+                },
+            };
+            let started = Instant::now();
+            let mut events = 0u64;
+            match self.consume(stream, deadline, &mut events).await {
+                End::Closed if events == 0 && started.elapsed() < Duration::from_secs(1) => {
+                    self.stat(|st| st.short_watches += 1);
+                    return Failure::Other(
+                        "very short watch: it ended in under a second with no event".into(),
+                    );
+                }
+                End::Closed => {}
+                End::Deadline => {
+                    tracing::warn!(rv = %self.last_rv, "watch outlived its deadline: presumed dead")
+                }
+                End::Retry(why) => {
+                    tracing::warn!(rv = %self.last_rv, %why, "watch failed, re-watching after a backoff");
+                    tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
+                }
+                End::Fail(f) => return f,
+            }
+        }
+    }
+
+    /// Opens a watch; `Ok(None)` after a retryable failure (already backed off).
+    async fn start_watch(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
+        let (wp, deadline) = self.watch_params();
+        self.stat(|st| st.watches += 1);
+        match self.s.api.watch(&wp, &self.last_rv).await {
+            Ok(stream) => Ok(Some((stream.boxed(), deadline))),
+            Err(e) => match &e {
+                kube::Error::Api(s) if s.code == 429 || s.code >= 500 => {
+                    tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
+                    Ok(None)
+                }
+                kube::Error::Api(s) => Err(status_failure(s)),
+                kube::Error::SerdeError(_) => Err(Failure::Other(e.to_string())),
+                _ => {
+                    tracing::warn!(rv = %self.last_rv, error = %e, "watch could not start, retrying");
+                    tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    async fn consume(&mut self, mut stream: Stream<K>, deadline: Instant, events: &mut u64) -> End {
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(deadline) => return End::Deadline,
+                item = stream.next() => item,
+            };
+            let change = match item {
+                None => return End::Closed,
+                Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => Change::Upsert(o),
+                Some(Ok(WatchEvent::Deleted(o))) => Change::Delete(o),
+                Some(Ok(WatchEvent::Bookmark(b))) => {
+                    self.last_rv = b.metadata.resource_version;
+                    continue;
+                }
+                Some(Ok(WatchEvent::Error(s))) => return status_end(&s),
+                Some(Err(kube::Error::SerdeError(e))) => {
+                    return End::Fail(Failure::Other(format!("undecodable event: {e}")))
+                }
+                Some(Err(kube::Error::Api(s))) => return status_end(&s),
+                // A transport error mid-stream is the stream ending (client-go does the same).
+                Some(Err(_)) => return End::Closed,
+            };
+            self.apply(change);
+            *events += 1;
+        }
+    }
+
+    fn apply(&mut self, change: Change<K>) {
+        let obj = match &change {
+            Change::Upsert(o) | Change::Delete(o) => o,
+            Change::Replace { .. } => unreachable!("watch events are single changes"),
+        };
+        if let Some(rv) = obj.meta().resource_version.clone() {
+            self.last_rv = rv;
+        }
+        let s = &self.s;
+        s.store
+            .apply_then(change, |notes| s.processor.distribute(notes));
+        self.stat(|st| st.events += 1);
+    }
+}
+
+fn list_failure(e: &kube::Error) -> Failure {
+    match e {
+        kube::Error::Api(s) => status_failure(s),
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+fn status_failure(s: &Status) -> Failure {
+    if s.code == 410 {
+        Failure::Expired
+    } else {
+        Failure::Other(format!("{} {}: {}", s.code, s.reason, s.message))
+    }
+}
+
+fn status_end(s: &Status) -> End {
+    match s.code {
+        410 => End::Fail(Failure::Expired),
+        429 | 500..=599 => End::Retry(format!("{} {}", s.code, s.message)),
+        _ => End::Fail(status_failure(s)),
+    }
+}
