@@ -6,13 +6,13 @@
 //!   connections are simulated TCP streams.
 //! - [`serve`]: the same server on a real loopback port (`kube-chaos serve`), for kubectl.
 //! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
-//! (kube-runtime subjects take `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the same
-//! 800 ms → 30 s backoff as kube-runtime's default, whose jitter and reset read the wall clock.)
 //! - [`testing`]: helpers for tests that drive a simulated cluster.
 //! - [`demo`]: the `kube-chaos demo` timeline (a watch through a partition and a 410).
 //!
 //! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
-//! the cluster with `kube::Api` as usual.
+//! the cluster with `kube::Api` as usual. kube-runtime subjects take
+//! `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the same 800 ms → 30 s backoff as
+//! kube-runtime's default, whose jitter and reset read the wall clock.
 #![deny(missing_docs)]
 
 pub mod apiserver;
