@@ -310,6 +310,38 @@ impl ApiServer {
         out
     }
 
+    /// Deletes an object straight from the store (workload generators, tests), honouring
+    /// finalizers like an API delete. Returns the deleted (or deletion-marked) object.
+    pub fn delete_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
+        let now = self.now();
+        let out = {
+            let mut st = self.lock();
+            let res = st
+                .store
+                .resources()
+                .find_kind(api_version, kind)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "no resource serves apiVersion {api_version:?} kind {kind:?}"
+                    ))
+                })?;
+            let key = ObjKey {
+                res,
+                ns: namespace.to_string(),
+                name: name.to_string(),
+            };
+            st.store.delete(&key, &Preconditions::default(), now)
+        };
+        self.poke();
+        out
+    }
+
     /// The live objects of a resource, read consistently from the store (for checkers).
     pub fn objects(&self, api_version: &str, kind: &str) -> Vec<Arc<Value>> {
         let st = self.lock();
