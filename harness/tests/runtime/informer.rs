@@ -249,7 +249,10 @@ fn a_deletion_during_a_partition_arrives_as_a_tombstone_after_the_410_relist() {
 
 /// Tracks the highest RV each key has reached in a handler's view; records any step back.
 #[derive(Clone, Default)]
-struct Monotonic(Arc<Mutex<(std::collections::BTreeMap<String, u64>, Vec<String>)>>);
+struct Monotonic(Arc<Mutex<Highest>>);
+
+/// Highest RV per key, and the steps back seen.
+type Highest = (std::collections::BTreeMap<String, u64>, Vec<String>);
 
 impl Monotonic {
     fn see(&self, o: &ConfigMap, what: &str) {
@@ -327,7 +330,8 @@ fn the_store_equals_the_server_after_partitions_restarts_and_compactions() {
         }
         Ok(())
     });
-    let faults: [(u64, &dyn Fn(&mut turmoil::Sim)); 6] = [
+    type Fault<'a> = &'a dyn Fn(&mut turmoil::Sim);
+    let faults: [(u64, Fault); 6] = [
         (30, &|s| s.partition("informer", replica_host(0))),
         (31, &|s| s.partition("informer", replica_host(1))),
         (60, &|s| s.repair("informer", replica_host(0))),
