@@ -17,10 +17,14 @@
 //!
 //! ```no_run
 //! # async fn demo(api: kube::Api<k8s_openapi::api::core::v1::ConfigMap>) {
+//! use std::sync::Arc;
+//! use k8s_openapi::api::core::v1::ConfigMap;
 //! use kube_chaos::informer::{HandlerFns, Informer, InformerConfig};
 //!
 //! let informer = Informer::new(api, InformerConfig::default());
-//! informer.add_handler(HandlerFns::new().on_add(|cm, initial| println!("add {:?} {initial}", cm.metadata.name)));
+//! informer.add_handler(HandlerFns::new().on_add(|cm: &Arc<ConfigMap>, initial| {
+//!     println!("add {:?} {initial}", cm.metadata.name)
+//! }));
 //! let run = tokio::spawn({ let i = informer.clone(); async move { i.run().await } });
 //! informer.wait_for_sync().await;
 //! println!("{} ConfigMaps cached", informer.store().len());

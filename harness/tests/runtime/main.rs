@@ -2,6 +2,7 @@
 //! real kube clients over simulated HTTP.
 
 mod informer;
+mod load;
 mod retry_watcher;
 
 use std::time::Duration;
