@@ -16,8 +16,16 @@
 #![deny(missing_docs)]
 
 pub mod apiserver;
+pub mod check;
 pub mod demo;
+pub mod fault;
 pub mod net;
+pub mod runner;
+pub mod scenario;
 pub mod serve;
 pub mod sim;
+pub mod subject;
+pub mod suite;
 pub mod testing;
+pub mod trace;
+mod validate;

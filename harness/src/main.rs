@@ -14,6 +14,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenario files (or directories of them) and check what the subject did.
+    Run {
+        /// Scenario files or directories of `*.json` scenarios.
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        /// Override every scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print each scenario's full report and trace.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// List the subjects a scenario can name.
+    Subjects,
+    /// Print the JSON Schema of scenario files.
+    Schema,
     /// Print the timeline of a client watching through a partition and a 410.
     Demo {
         /// Simulation seed: the same seed prints the same timeline.
@@ -40,6 +56,17 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { paths, seed, trace } => run(&paths, seed, trace),
+        Command::Subjects => {
+            for d in kube_chaos_harness::subject::all() {
+                println!("{:<32} {}", d.name, d.about);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Schema => {
+            print!("{}", kube_chaos_harness::scenario::json_schema());
+            ExitCode::SUCCESS
+        }
         Command::Serve {
             port,
             replicas,
@@ -73,6 +100,39 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Exit 0 iff every scenario met its expectation, 1 otherwise, 2 for bad input.
+fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode {
+    use kube_chaos_harness::{scenario::Scenario, suite};
+    let loaded = suite::collect(paths).and_then(|files| {
+        files
+            .into_iter()
+            .map(|f| Scenario::load(&f).map(|s| (f, s)))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let scenarios = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kube-chaos run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("running {} scenario(s)", scenarios.len());
+    let outcomes = suite::run_all(&scenarios, seed, |o| {
+        if trace {
+            if let Ok(r) = &o.report {
+                println!("{}", r.render());
+            }
+        }
+        println!("{}", suite::verdict_line(o));
+    });
+    println!("\n{}", suite::table(&outcomes));
+    if outcomes.iter().all(suite::Outcome::met) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -61,6 +61,7 @@ impl ApiServer {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let mut resets = self.connection_resets(replica);
         let svc = service_fn(move |req| {
             let server = self.clone();
             async move { Ok::<_, std::convert::Infallible>(server.handle(replica, req).await) }
@@ -68,8 +69,12 @@ impl ApiServer {
         let conn = http1::Builder::new()
             .auto_date_header(false)
             .serve_connection(TokioIo::new(io), svc);
-        if let Err(e) = conn.await {
-            tracing::debug!(replica, error = %e, "apiserver connection ended");
+        tokio::select! {
+            biased;
+            _ = resets.changed() => tracing::debug!(replica, "apiserver connection reset"),
+            r = conn => if let Err(e) = r {
+                tracing::debug!(replica, error = %e, "apiserver connection ended");
+            },
         }
     }
 }

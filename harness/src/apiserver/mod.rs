@@ -36,7 +36,7 @@ pub use hook::{HookId, RequestHook, RequestInfo, Verdict};
 pub use http::Body;
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
-pub use store::{timestamp, EventType, ObjKey, Preconditions, Store, StoreEvent};
+pub use store::{invalid_name, timestamp, EventType, ObjKey, Preconditions, Store, StoreEvent};
 
 /// Knobs of a simulated cluster. Defaults follow kube-apiserver's.
 #[derive(Debug, Clone)]
@@ -62,6 +62,8 @@ pub struct ClusterConfig {
     pub max_body_bytes: usize,
     /// Record every request, response and streamed watch line (for determinism checks).
     pub access_log: bool,
+    /// Keep every write after start-up, through compaction ([`ApiServer::history`]).
+    pub record_history: bool,
     /// Seed of the server's RNG (uids, generateName suffixes, watch timeouts).
     pub seed: u64,
 }
@@ -79,6 +81,7 @@ impl Default for ClusterConfig {
             crds: Vec::new(),
             max_body_bytes: 3 * 1024 * 1024,
             access_log: false,
+            record_history: false,
             seed: 0,
         }
     }
@@ -117,6 +120,15 @@ struct State {
     next_watch_id: u64,
     stats: Stats,
     now: Duration,
+    /// Per replica: bumped to end its open watches cleanly / with an in-stream 410.
+    watch_control: Vec<WatchControl>,
+}
+
+/// Generations of the per-replica watch faults; a watch remembers them when it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WatchControl {
+    pub(crate) dropped: u64,
+    pub(crate) expired: u64,
 }
 
 struct Shared {
@@ -130,6 +142,8 @@ struct Shared {
     store_rev: Signal,
     /// One per replica, bumped whenever that replica's cache changed: wakes its watches.
     cache_changed: Vec<Signal>,
+    /// One per replica, bumped to close every open connection to it (connection reset).
+    connections: Vec<Signal>,
 }
 
 /// A handle on one simulated cluster's apiserver (cheap to clone).
@@ -170,7 +184,12 @@ impl ApiServer {
             .map(|_| WatchCache::new(&store, config.watch_cache_capacity, config.watch_cache_lag))
             .collect();
         let cache_changed = (0..config.replicas).map(|_| Signal::default()).collect();
+        let connections = (0..config.replicas).map(|_| Signal::default()).collect();
+        if config.record_history {
+            store.record_history();
+        }
         let state = State {
+            watch_control: vec![WatchControl::default(); config.replicas],
             store,
             caches,
             rng,
@@ -184,6 +203,7 @@ impl ApiServer {
                 store_rev: Signal::default(),
                 hooks: Mutex::default(),
                 cache_changed,
+                connections,
                 clock,
                 config,
                 state: Mutex::new(state),
@@ -234,6 +254,15 @@ impl ApiServer {
             st.now = st.now.max(t);
         }
         st.now
+    }
+
+    /// Moves the simulated clock forward to `since_start` after the simulation's start, for
+    /// writes made from outside any host (a scenario runner between steps). Never moves back.
+    pub fn observe_elapsed(&self, since_start: Duration) {
+        if let Clock::Sim { epoch } = self.shared.clock {
+            let mut st = self.lock();
+            st.now = st.now.max(epoch + since_start);
+        }
     }
 
     /// The store's current revision.
@@ -298,6 +327,40 @@ impl ApiServer {
         self.shared.cache_changed[replica].bump();
     }
 
+    /// Ends every open watch on `replica` with a clean end of stream (a dropped watch: clients
+    /// resume from their last resourceVersion).
+    pub fn drop_watches(&self, replica: usize) {
+        self.lock().watch_control[replica].dropped += 1;
+        self.shared.cache_changed[replica].bump();
+    }
+
+    /// Ends every open watch on `replica` with an in-stream `ERROR` 410 Expired, as
+    /// kube-apiserver does when a watcher falls out of its cache's window.
+    pub fn expire_watches(&self, replica: usize) {
+        self.lock().watch_control[replica].expired += 1;
+        self.shared.cache_changed[replica].bump();
+    }
+
+    /// Closes every open connection to `replica` (clients see the connection end mid-request
+    /// or mid-stream).
+    pub fn reset_connections(&self, replica: usize) {
+        self.shared.connections[replica].bump();
+    }
+
+    /// Every write since start-up, oldest first, kept through compaction (requires
+    /// [`ClusterConfig::record_history`]; empty otherwise).
+    pub fn history(&self) -> Vec<Arc<StoreEvent>> {
+        self.lock().store.history().to_vec()
+    }
+
+    pub(crate) fn watch_control(&self, replica: usize) -> WatchControl {
+        self.lock().watch_control[replica]
+    }
+
+    pub(crate) fn connection_resets(&self, replica: usize) -> signal::Subscriber {
+        self.shared.connections[replica].subscribe()
+    }
+
     /// Writes an object directly into the store (initial objects, workload generators):
     /// created if absent, replaced otherwise. Returns the stored object.
     pub fn put_object(&self, obj: Value) -> Result<Arc<Value>, ApiError> {
@@ -340,6 +403,24 @@ impl ApiServer {
         };
         self.poke();
         out
+    }
+
+    /// One live object, read from the store (for workload generators and checkers).
+    pub fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
+        let st = self.lock();
+        let res = st.store.resources().find_kind(api_version, kind)?;
+        let key = ObjKey {
+            res,
+            ns: namespace.to_string(),
+            name: name.to_string(),
+        };
+        st.store.get(&key).cloned()
     }
 
     /// The live objects of a resource, read consistently from the store (for checkers).

@@ -88,6 +88,8 @@ pub struct Store {
     compacted: u64,
     objects: BTreeMap<ObjKey, Vec<Version>>,
     log: VecDeque<Arc<StoreEvent>>,
+    /// Every write ever committed, kept through compaction (checkers' ground truth), when on.
+    history: Option<Vec<Arc<StoreEvent>>>,
     rng: ChaCha8Rng,
 }
 
@@ -103,8 +105,19 @@ impl Store {
             compacted: 0,
             objects: BTreeMap::new(),
             log: VecDeque::new(),
+            history: None,
             rng,
         }
+    }
+
+    /// Starts keeping every write from now on, compaction or not (see [`Store::history`]).
+    pub fn record_history(&mut self) {
+        self.history.get_or_insert_with(Vec::new);
+    }
+
+    /// The writes recorded since [`Store::record_history`], oldest first (empty when off).
+    pub fn history(&self) -> &[Arc<StoreEvent>] {
+        self.history.as_deref().unwrap_or_default()
     }
 
     /// The resource types served.
@@ -343,14 +356,18 @@ impl Store {
             rev,
             obj: Some(obj.clone()),
         });
-        self.log.push_back(Arc::new(StoreEvent {
+        let event = Arc::new(StoreEvent {
             rev,
             at: now,
             key,
             kind,
             object: obj.clone(),
             prev,
-        }));
+        });
+        if let Some(history) = &mut self.history {
+            history.push(event.clone());
+        }
+        self.log.push_back(event);
         obj
     }
 

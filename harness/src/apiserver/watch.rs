@@ -263,6 +263,7 @@ impl ApiServer {
         // Events may have arrived between the start and this subscription: look at once.
         changed.mark_changed();
         let generation = self.lock().caches[replica].generation();
+        let control = self.watch_control(replica);
         loop {
             let bookmark_at = match final_bookmark {
                 Some(f) if f < next_bookmark => f,
@@ -285,6 +286,10 @@ impl ApiServer {
                     }
                 }
                 _ = changed.changed() => {
+                    if self.watch_control(replica) != control {
+                        self.end_by_fault(replica, id, tx, control).await;
+                        return;
+                    }
                     let Some((lines, next)) = self.pending(replica, w, cursor, generation) else { return };
                     cursor = next;
                     for line in lines {
@@ -295,6 +300,25 @@ impl ApiServer {
                 }
             }
         }
+    }
+
+    /// Ends a watch because of an injected fault: silently when dropped, with an in-stream
+    /// 410 when expired.
+    async fn end_by_fault(
+        &self,
+        replica: usize,
+        id: u64,
+        tx: &mpsc::Sender<Bytes>,
+        control: super::WatchControl,
+    ) {
+        if self.watch_control(replica).expired == control.expired {
+            return;
+        }
+        self.lock().stats.expired += 1;
+        let status =
+            ApiError::expired("too old resource version: the watch cache moved on").to_status();
+        self.send(replica, id, tx, event_line("ERROR", &status))
+            .await;
     }
 
     /// The lines for events after `cursor`, and the new cursor; `None` ends the watch (the

@@ -1,0 +1,209 @@
+//! Stream checkers: `watch_exact` (a RetryWatcher delivers exactly the true history after its
+//! start RV) and `no_historical_replay` (nothing older than what was already delivered).
+
+use std::collections::BTreeMap;
+
+use super::{Evidence, Found, Violation};
+use crate::trace::{Delivery, Entry, Record};
+
+/// One delivered watch event: (type, key, rv).
+type Seen = (&'static str, String, u64);
+
+/// The true events a watcher started after `start` sees, in order (selector transitions
+/// turn into ADDED / DELETED as the apiserver sends them).
+fn expected_after(ev: &Evidence<'_>, start: u64) -> Vec<Seen> {
+    ev.history
+        .iter()
+        .filter(|e| e.rev > start && e.key.ns == "default")
+        .filter_map(|e| {
+            let now_in = ev.selects(&e.object);
+            let was_in = e.prev.as_ref().is_some_and(|p| ev.selects(p));
+            let kind = match (was_in, now_in, e.kind.as_str()) {
+                (_, true, "DELETED") | (true, false, _) => "DELETED",
+                (false, true, _) => "ADDED",
+                (true, true, k) => k,
+                (false, false, _) => return None,
+            };
+            Some((kind, format!("default/{}", e.key.name), e.rev))
+        })
+        .collect()
+}
+
+/// Every instance's stream, per incarnation: delivered events == true history after its
+/// start RV, in order, no gaps, no duplicates — a prefix when the stream stopped on a
+/// terminal error or the process crashed, all of it otherwise.
+pub(super) fn watch_exact(ev: &Evidence<'_>) -> Vec<Violation> {
+    let mut found = Found::new(ev);
+    for (instance, segments) in ev.incarnations() {
+        let last = segments.len() - 1;
+        for (n, seg) in segments.iter().enumerate() {
+            check_segment(ev, &mut found, instance, seg, n == last);
+        }
+    }
+    found.out
+}
+
+fn check_segment(
+    ev: &Evidence<'_>,
+    found: &mut Found<'_>,
+    instance: usize,
+    seg: &[&Entry],
+    last: bool,
+) {
+    let Some(start) = seg.iter().find_map(|e| match e.record {
+        Record::Listed { rv, .. } => Some(rv),
+        _ => None,
+    }) else {
+        return;
+    };
+    let mut delivered: Vec<(Seen, &Entry)> = Vec::new();
+    let mut stopped = !last;
+    for e in seg {
+        match &e.record {
+            Record::Delivered {
+                how: Delivery::Event(kind),
+                key,
+                rv,
+            } => delivered.push(((kind, key.clone(), *rv), e)),
+            Record::Error { kind, .. } if *kind != "Other" => stopped = true,
+            _ => {}
+        }
+    }
+    let expected = expected_after(ev, start);
+    for (i, (seen, e)) in delivered.iter().enumerate() {
+        match expected.get(i) {
+            Some(want) if want == seen => {}
+            Some(want) => {
+                let msg = format!(
+                    "s{instance} delivered {} {} rv={}, expected {} {} rv={}",
+                    seen.0, seen.1, seen.2, want.0, want.1, want.2
+                );
+                return found.add(seen.1.clone(), e.at, msg);
+            }
+            None => {
+                let msg = format!(
+                    "s{instance} delivered {} {} rv={} beyond the true history",
+                    seen.0, seen.1, seen.2
+                );
+                return found.add(seen.1.clone(), e.at, msg);
+            }
+        }
+    }
+    if !stopped && delivered.len() < expected.len() {
+        let (kind, key, rv) = &expected[delivered.len()];
+        let at = ev
+            .history
+            .iter()
+            .find(|h| h.rev == *rv)
+            .map_or(ev.scenario.end(), |h| ev.since_start(h.at));
+        let msg = format!(
+            "s{instance} never delivered {kind} {key} rv={rv} ({} of {} events missing)",
+            expected.len() - delivered.len(),
+            expected.len()
+        );
+        found.add(key.clone(), at, msg);
+    }
+}
+
+/// Per stream, no delivered event is older than one already delivered; a RetryWatcher's
+/// `HistoricalReplay` error is the same finding. For caches: per key the view never moves
+/// back in RV (across restarts too: what a process acted on stays acted on), and no
+/// `on_add` for a key already held.
+pub(super) fn no_historical_replay(ev: &Evidence<'_>) -> Vec<Violation> {
+    let mut found = Found::new(ev);
+    for (instance, segments) in ev.incarnations() {
+        let mut newest: BTreeMap<String, u64> = BTreeMap::new();
+        for seg in segments {
+            let mut held: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut last_rv = 0;
+            for e in seg {
+                match &e.record {
+                    Record::Error {
+                        kind: "HistoricalReplay",
+                        message,
+                    } => {
+                        found.add(
+                            format!("s{instance}"),
+                            e.at,
+                            format!("s{instance}: {message}"),
+                        );
+                    }
+                    Record::Delivered {
+                        how: Delivery::Event(kind),
+                        key,
+                        rv,
+                    } => {
+                        if *rv <= last_rv {
+                            found.add(
+                                key.clone(),
+                                e.at,
+                                format!(
+                                    "s{instance} delivered {kind} {key} rv={rv} after rv={last_rv}"
+                                ),
+                            );
+                        }
+                        last_rv = last_rv.max(*rv);
+                    }
+                    Record::Delivered { how, key, rv } => {
+                        cache_step(
+                            &mut found,
+                            instance,
+                            e,
+                            how,
+                            key,
+                            *rv,
+                            &mut held,
+                            &mut newest,
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    found.out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cache_step<'a>(
+    found: &mut Found<'_>,
+    instance: usize,
+    e: &Entry,
+    how: &Delivery,
+    key: &'a str,
+    rv: u64,
+    held: &mut BTreeMap<&'a str, u64>,
+    newest: &mut BTreeMap<String, u64>,
+) {
+    if let Some(&seen) = newest.get(key) {
+        if rv < seen {
+            found.add(
+                key,
+                e.at,
+                format!("s{instance} moved {key} back from rv={seen} to rv={rv}"),
+            );
+        }
+    }
+    newest.insert(
+        key.to_string(),
+        rv.max(newest.get(key).copied().unwrap_or(0)),
+    );
+    match how {
+        Delivery::Add { .. } => {
+            if let Some(old) = held.insert(key, rv) {
+                found.add(
+                    key,
+                    e.at,
+                    format!("s{instance} on_add {key} rv={rv} while holding rv={old}"),
+                );
+            }
+        }
+        Delivery::Update { .. } => {
+            held.insert(key, rv);
+        }
+        Delivery::Delete { .. } => {
+            held.remove(key);
+        }
+        Delivery::Event(_) => {}
+    }
+}

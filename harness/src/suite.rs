@@ -1,0 +1,201 @@
+//! `kube-chaos run PATH...`: load every scenario first (bad input stops before anything
+//! runs), run each, print its verdict as it finishes, then a summary table.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runner::{run, Report};
+use crate::scenario::{Scenario, ScenarioError};
+
+/// Files that live next to scenarios but are not scenarios.
+const NOT_SCENARIOS: &[&str] = &["scenario.schema.json"];
+
+/// The scenario files named by `paths` (directories contribute their `*.json`, sorted).
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| io_error(p, &e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .filter(|f| {
+                    !f.file_name()
+                        .is_some_and(|n| NOT_SCENARIOS.iter().any(|s| n == *s))
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(io_error(p, &"no *.json scenario files in this directory"));
+            }
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(io_error(p, &"no such file or directory"));
+        }
+    }
+    Ok(out)
+}
+
+fn io_error(p: &Path, e: &dyn std::fmt::Display) -> ScenarioError {
+    ScenarioError {
+        file: p.display().to_string(),
+        path: ".".into(),
+        message: e.to_string(),
+    }
+}
+
+/// One scenario's outcome in a suite.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The file.
+    pub path: PathBuf,
+    /// Its report, or why it could not run.
+    pub report: Result<Report, String>,
+}
+
+impl Outcome {
+    /// Whether the scenario met its expectation.
+    pub fn met(&self) -> bool {
+        self.report.as_ref().is_ok_and(Report::met)
+    }
+}
+
+/// The command that replays one scenario.
+pub fn replay_command(path: &Path, seed: u64) -> String {
+    format!(
+        "cargo run --release --bin kube-chaos -- run {} --seed {seed}",
+        path.display()
+    )
+}
+
+/// Runs loaded scenarios in order, calling `progress` after each.
+pub fn run_all(
+    scenarios: &[(PathBuf, Scenario)],
+    seed: Option<u64>,
+    mut progress: impl FnMut(&Outcome),
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for (path, s) in scenarios {
+        let outcome = Outcome {
+            path: path.clone(),
+            report: run(s, seed).map_err(|e| e.to_string()),
+        };
+        progress(&outcome);
+        out.push(outcome);
+    }
+    out
+}
+
+/// The one-line verdict printed as a scenario finishes (with the replay command when unmet).
+pub fn verdict_line(o: &Outcome) -> String {
+    match &o.report {
+        Ok(r) if r.met() => {
+            let found = r.violated();
+            let note = if found.is_empty() {
+                String::new()
+            } else {
+                format!(" (expected violations found: {})", found.join(", "))
+            };
+            format!("ok     {} [{}]{note}", r.scenario, r.subject)
+        }
+        Ok(r) => {
+            let mut s = format!(
+                "UNMET  {} [{}]: violated [{}], expected [{}]\n",
+                r.scenario,
+                r.subject,
+                r.violated().join(", "),
+                r.expected.join(", ")
+            );
+            for v in r.verdicts.iter().filter(|v| !v.violations.is_empty()) {
+                s += &v.render();
+            }
+            let _ = write!(s, "  replay: {}", replay_command(&o.path, r.seed));
+            s
+        }
+        Err(e) => format!("ERROR  {}: {e}", o.path.display()),
+    }
+}
+
+fn fmt_secs(d: Duration) -> String {
+    if d.as_secs() >= 60 {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// The summary table.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let header = [
+        "scenario",
+        "subject",
+        "seed",
+        "simulated",
+        "wall",
+        "events",
+        "watches",
+        "410s",
+        "relists",
+        "reconciles",
+        "verdict",
+    ];
+    let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for o in outcomes {
+        let Ok(r) = &o.report else {
+            rows.push(vec![
+                o.path.display().to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "error".into(),
+            ]);
+            continue;
+        };
+        let c = |k: &str| r.counters.get(k).copied().unwrap_or(0).to_string();
+        rows.push(vec![
+            r.scenario.clone(),
+            r.subject.clone(),
+            r.seed.to_string(),
+            fmt_secs(r.simulated),
+            fmt_secs(r.wall),
+            c("events"),
+            c("watches"),
+            c("expired_410"),
+            c("relists"),
+            c("reconciles"),
+            if r.met() {
+                "met".into()
+            } else {
+                "UNMET".into()
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    let met = outcomes.iter().filter(|o| o.met()).count();
+    let _ = writeln!(
+        out,
+        "\n{met} of {} scenarios met their expectations",
+        outcomes.len()
+    );
+    out
+}

@@ -1,0 +1,293 @@
+//! What happened in a run, recorded as it happens and rendered as stable text: one
+//! fixed-column line per event, simulated time first, no wall clock, no addresses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How an informer-like subject saw a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A watch event as a RetryWatcher delivered it (`ADDED`, `MODIFIED`, `DELETED`).
+    Event(&'static str),
+    /// `on_add`, `initial` when part of the first list.
+    Add {
+        /// Part of the initial list.
+        initial: bool,
+    },
+    /// `on_update` from `old_rv`.
+    Update {
+        /// The replaced version.
+        old_rv: u64,
+    },
+    /// `on_delete`, `tombstone` for a `DeletedFinalStateUnknown`.
+    Delete {
+        /// Delivered as a tombstone (deleted while the watch was down).
+        tombstone: bool,
+    },
+}
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success, nothing scheduled.
+    Ok,
+    /// Success, requeue after this long.
+    Requeue(Duration),
+    /// Retryable error (requeued with backoff).
+    Retry(String),
+    /// Dead-lettered (terminal error, or retries exhausted).
+    DeadLetter(String),
+}
+
+/// One recorded happening.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// The runner applied (or ended) a fault.
+    Fault(String),
+    /// A subject instance (re)started; `incarnation` counts restarts.
+    Start {
+        /// How many times this instance started before.
+        incarnation: u32,
+    },
+    /// A subject listed (its start RV, or a relist).
+    Listed {
+        /// The list's resourceVersion.
+        rv: u64,
+        /// Objects returned.
+        count: usize,
+    },
+    /// A subject saw a change of `key` at `rv`.
+    Delivered {
+        /// What kind of delivery.
+        how: Delivery,
+        /// `namespace/name`.
+        key: String,
+        /// The object's resourceVersion.
+        rv: u64,
+    },
+    /// A subject reported an error; `terminal` when it stopped.
+    Error {
+        /// Error text.
+        message: String,
+        /// `Expired`, `HistoricalReplay`, or `Other`.
+        kind: &'static str,
+    },
+    /// A reconcile of `key` began.
+    ReconcileStart {
+        /// The key.
+        key: String,
+    },
+    /// A reconcile of `key` ended.
+    ReconcileEnd {
+        /// The key.
+        key: String,
+        /// How.
+        outcome: Outcome,
+    },
+    /// A store write (rendered from the server's history).
+    Write {
+        /// `ADDED`, `MODIFIED`, `DELETED`.
+        kind: &'static str,
+        /// `namespace/name` (prefixed by the kind for non-ConfigMaps).
+        key: String,
+        /// Its revision.
+        rv: u64,
+    },
+}
+
+/// A record with its time and origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// Recording order (ties at the same time keep it).
+    pub seq: u64,
+    /// Subject instance, or `None` for the runner and the server.
+    pub instance: Option<usize>,
+    /// What happened.
+    pub record: Record,
+}
+
+/// An object as a subject holds it at the end: resourceVersion and uid.
+pub type Held = BTreeMap<String, (u64, String)>;
+
+type Snapshot = Box<dyn Fn() -> Held + Send>;
+
+#[derive(Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    now: Duration,
+    seq: u64,
+    finals: BTreeMap<usize, Snapshot>,
+    counters: BTreeMap<&'static str, u64>,
+    quiet: bool,
+}
+
+/// Shared, append-only record of a run (lives outside the simulated hosts, so it survives
+/// their crashes).
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Inner>>);
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// A recorder; `quiet` keeps counters but drops `Delivered` records (load scenarios).
+    pub fn new(quiet: bool) -> Self {
+        let r = Self::default();
+        r.lock().quiet = quiet;
+        r
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().expect("recorder lock")
+    }
+
+    /// Sets the time used for records made outside any simulated host (the runner).
+    pub fn set_now(&self, now: Duration) {
+        self.lock().now = now;
+    }
+
+    /// Records `record` for `instance` at the current simulated time.
+    pub fn record(&self, instance: Option<usize>, record: Record) {
+        let at = turmoil::sim_elapsed();
+        let mut inner = self.lock();
+        let at = at.unwrap_or(inner.now);
+        if let Record::Delivered { .. } = record {
+            *inner.counters.entry("events").or_default() += 1;
+            if inner.quiet {
+                return;
+            }
+        }
+        inner.seq += 1;
+        let seq = inner.seq;
+        inner.entries.push(Entry {
+            at,
+            seq,
+            instance,
+            record,
+        });
+    }
+
+    /// Adds `n` to a named counter (`relists`, `reconciles`, ...).
+    pub fn count(&self, name: &'static str, n: u64) {
+        *self.lock().counters.entry(name).or_default() += n;
+    }
+
+    /// Registers how to read `instance`'s view at the end (replaces an earlier one: the
+    /// restarted process's view is the one that counts).
+    pub fn set_final_view(&self, instance: usize, view: impl Fn() -> Held + Send + 'static) {
+        self.lock().finals.insert(instance, Box::new(view));
+    }
+
+    /// Every record so far, in time order.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut e = self.lock().entries.clone();
+        // At equal times a store write comes before what it caused.
+        e.sort_by_key(|e| (e.at, !matches!(e.record, Record::Write { .. }), e.seq));
+        e
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> BTreeMap<&'static str, u64> {
+        self.lock().counters.clone()
+    }
+
+    /// Each instance's view now.
+    pub fn final_views(&self) -> BTreeMap<usize, Held> {
+        self.lock().finals.iter().map(|(i, f)| (*i, f())).collect()
+    }
+
+    /// Merges server writes (recorded apart) into the trace.
+    pub fn add_writes(&self, writes: impl IntoIterator<Item = (Duration, Record)>) {
+        let mut inner = self.lock();
+        for (at, record) in writes {
+            inner.seq += 1;
+            let seq = inner.seq;
+            inner.entries.push(Entry {
+                at,
+                seq,
+                instance: None,
+                record,
+            });
+        }
+    }
+}
+
+/// `12.345s`, fixed width.
+pub fn secs(d: Duration) -> String {
+    format!("{:>9.3}s", d.as_secs_f64())
+}
+
+/// One trace line: `time  origin  what  details`.
+pub fn line(e: &Entry) -> String {
+    let origin = match (e.instance, &e.record) {
+        (Some(i), _) => format!("s{i}"),
+        (None, Record::Write { .. }) => "server".into(),
+        (None, _) => "runner".into(),
+    };
+    let (what, detail) = describe(&e.record);
+    let mut s = format!("{} {origin:<7} {what:<15} {detail}", secs(e.at));
+    s.truncate(s.trim_end().len());
+    s
+}
+
+fn describe(r: &Record) -> (&'static str, String) {
+    match r {
+        Record::Fault(f) => ("fault", f.clone()),
+        Record::Start { incarnation } => ("start", format!("incarnation={incarnation}")),
+        Record::Listed { rv, count } => ("list", format!("rv={rv} objects={count}")),
+        Record::Delivered { how, key, rv } => delivered(how, key, *rv),
+        Record::Error { message, kind } => ("error", format!("{kind}: {message}")),
+        Record::ReconcileStart { key } => ("reconcile", key.clone()),
+        Record::ReconcileEnd { key, outcome } => {
+            ("reconciled", format!("{key} {}", outcome_text(outcome)))
+        }
+        Record::Write { kind, key, rv } => ("write", format!("{kind:<8} {key} rv={rv}")),
+    }
+}
+
+fn delivered(how: &Delivery, key: &str, rv: u64) -> (&'static str, String) {
+    match how {
+        Delivery::Event(kind) => ("event", format!("{kind:<8} {key} rv={rv}")),
+        Delivery::Add { initial } => {
+            let tag = if *initial { " initial" } else { "" };
+            ("on_add", format!("{key} rv={rv}{tag}"))
+        }
+        Delivery::Update { old_rv } => ("on_update", format!("{key} rv={old_rv}->{rv}")),
+        Delivery::Delete { tombstone } => {
+            let tag = if *tombstone { " tombstone" } else { "" };
+            ("on_delete", format!("{key} rv={rv}{tag}"))
+        }
+    }
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Ok => "ok".into(),
+        Outcome::Requeue(d) => format!("requeue_after={}", humantime::format_duration(*d)),
+        Outcome::Retry(e) => format!("retry: {e}"),
+        Outcome::DeadLetter(e) => format!("dead_letter: {e}"),
+    }
+}
+
+/// Renders entries as text, one line each.
+pub fn render(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let _ = writeln!(out, "{}", line(e));
+    }
+    out
+}
+
+/// FNV-1a 64 of a text (a stable digest for huge traces).
+pub fn digest(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
