@@ -302,16 +302,12 @@ async fn informer_subject(ctx: Ctx) {
 struct RuntimeView {
     ctx: Ctx,
     known: BTreeMap<String, u64>,
-    init: Option<BTreeMap<String, u64>>,
     lists: u64,
 }
 
 impl RuntimeView {
     fn apply(&mut self, o: &ConfigMap, initial: bool) {
         let (key, rv) = (key_of(o), rv_of(o));
-        if let Some(init) = &mut self.init {
-            init.insert(key.clone(), rv);
-        }
         let how = match self.known.insert(key.clone(), rv) {
             Some(old_rv) => Delivery::Update { old_rv },
             None => Delivery::Add { initial },
@@ -323,14 +319,11 @@ impl RuntimeView {
         match ev {
             watcher::Event::Init => {
                 self.lists += 1;
-                self.init = Some(BTreeMap::new());
             }
             watcher::Event::InitApply(o) => self.apply(&o, self.lists == 1),
-            watcher::Event::InitDone => {
-                if let Some(seen) = self.init.take() {
-                    self.known.retain(|k, _| seen.contains_key(k));
-                }
-            }
+            // kube-runtime swaps the reflector's store here; objects missing from the new
+            // list vanish from it without an event, so the consumer keeps believing in them.
+            watcher::Event::InitDone => {}
             watcher::Event::Apply(o) => self.apply(&o, false),
             watcher::Event::Delete(o) => {
                 self.known.remove(&key_of(&o));
@@ -371,7 +364,6 @@ async fn kube_runtime_watcher_subject(ctx: Ctx) {
     let mut view = RuntimeView {
         ctx: ctx.clone(),
         known: BTreeMap::new(),
-        init: None,
         lists: 0,
     };
     while let Some(ev) = stream.next().await {
