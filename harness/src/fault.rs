@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::apiserver::{ApiError, ApiServer, HookId, RequestInfo, Verdict};
-use crate::net::replica_host;
+use crate::net::{replica_host, Kill};
 use crate::scenario::{Direction, Dur, ErrorClass, Fault, Requests, Scenario, Workload};
 
 /// turmoil's default per-message latency bound (restored after a latency fault).
@@ -310,6 +310,8 @@ pub struct World<'a, 'b> {
     pub controls: &'a Controls,
     /// Subject host names.
     pub subject_hosts: &'a [String],
+    /// Closes the subjects' connections before a crash.
+    pub subject_kill: &'a Kill,
     /// Replicas in the cluster.
     pub replicas: usize,
     /// The scenario seed (for rate-based faults).
@@ -354,8 +356,15 @@ impl Interpreter {
             Fault::Loss { replica, rate, .. } => {
                 each_link(w, *replica, |sim, a, b| sim.set_link_fail_rate(a, b, *rate))
             }
-            Fault::CrashReplica { replica, .. } => w.sim.crash(replica_host(*replica)),
+            Fault::CrashReplica { replica, .. } => {
+                // Close its connections in a fixed order first (see `Kill`).
+                w.server.reset_connections(*replica);
+                let _ = w.sim.step();
+                w.sim.crash(replica_host(*replica));
+            }
             Fault::CrashSubject { .. } => {
+                w.subject_kill.fire();
+                let _ = w.sim.step();
                 for h in w.subject_hosts {
                     w.sim.crash(h.as_str());
                 }

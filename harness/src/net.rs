@@ -126,6 +126,57 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Default namespace of the `kube::Client`.
     pub namespace: String,
+    /// Closes this client's connections on demand (before a crash, see [`Kill`]).
+    pub kill: Kill,
+}
+
+/// Closes every connection made with it, in the order they were made.
+///
+/// Crashing a turmoil host drops its tasks in an order that depends on tokio's process-wide
+/// task ids, so the FINs of its open connections would go out in a different order in the
+/// second run of a process than in the first. Firing a `Kill` first (and stepping once)
+/// closes them in a fixed order; the crash then finds nothing left to close.
+#[derive(Debug, Clone, Default)]
+pub struct Kill(Arc<Mutex<KillState>>);
+
+#[derive(Debug, Default)]
+struct KillState {
+    generation: u64,
+    next_id: u64,
+    /// Streams waiting to read, in the order they first waited.
+    wakers: Vec<(u64, std::task::Waker)>,
+}
+
+impl Kill {
+    /// Fails every open stream's next read or write and wakes them, oldest first.
+    pub fn fire(&self) {
+        let wakers = {
+            let mut st = self.0.lock().expect("kill lock");
+            st.generation += 1;
+            std::mem::take(&mut st.wakers)
+        };
+        for (_, w) in wakers {
+            w.wake();
+        }
+    }
+
+    fn register(&self) -> (u64, u64) {
+        let mut st = self.0.lock().expect("kill lock");
+        st.next_id += 1;
+        (st.next_id, st.generation)
+    }
+
+    fn killed(&self, generation: u64) -> bool {
+        self.0.lock().expect("kill lock").generation != generation
+    }
+
+    fn wait(&self, id: u64, cx: &Context<'_>) {
+        let mut st = self.0.lock().expect("kill lock");
+        match st.wakers.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, w)) => w.clone_from(cx.waker()),
+            None => st.wakers.push((id, cx.waker().clone())),
+        }
+    }
 }
 
 impl ClientConfig {
@@ -136,6 +187,7 @@ impl ClientConfig {
             policy: ReplicaPolicy::RoundRobin,
             connect_timeout: Duration::from_secs(5),
             namespace: "default".into(),
+            kill: Kill::default(),
         }
     }
 
@@ -151,6 +203,7 @@ impl ClientConfig {
 pub struct SimConnector {
     picker: Arc<Mutex<Picker>>,
     connect_timeout: Duration,
+    kill: Kill,
 }
 
 impl SimConnector {
@@ -168,6 +221,7 @@ impl SimConnector {
                 rng: ChaCha8Rng::seed_from_u64(seed),
             })),
             connect_timeout: config.connect_timeout,
+            kill: config.kill.clone(),
         }
     }
 }
@@ -184,11 +238,12 @@ impl tower::Service<http::Uri> for SimConnector {
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let replica = self.picker.lock().expect("picker lock").pick();
         let timeout = self.connect_timeout;
+        let kill = self.kill.clone();
         Box::pin(async move {
             let host = replica_host(replica);
             let connect = turmoil::net::TcpStream::connect((host.as_str(), APISERVER_PORT));
             match tokio::time::timeout(timeout, connect).await {
-                Ok(Ok(s)) => Ok(TokioIo::new(SimStream(s))),
+                Ok(Ok(s)) => Ok(TokioIo::new(SimStream::new(s, kill))),
                 Ok(Err(e)) => Err(io::Error::new(
                     e.kind(),
                     format!("connect to {host}:{APISERVER_PORT}: {}", e.kind()),
@@ -203,9 +258,41 @@ impl tower::Service<http::Uri> for SimConnector {
 }
 
 /// A turmoil TCP stream that hyper-util's client accepts (the orphan rule forbids
-/// implementing its `Connection` trait on turmoil's type directly).
+/// implementing its `Connection` trait on turmoil's type directly), closed by its [`Kill`].
 #[derive(Debug)]
-pub struct SimStream(turmoil::net::TcpStream);
+pub struct SimStream {
+    inner: Option<turmoil::net::TcpStream>,
+    kill: Kill,
+    id: u64,
+    generation: u64,
+}
+
+impl SimStream {
+    fn new(inner: turmoil::net::TcpStream, kill: Kill) -> Self {
+        let (id, generation) = kill.register();
+        Self {
+            inner: Some(inner),
+            kill,
+            id,
+            generation,
+        }
+    }
+
+    /// The open stream, or a reset error once killed (the stream is dropped then: its FIN
+    /// goes out now, in wake order).
+    fn open(&mut self) -> io::Result<Pin<&mut turmoil::net::TcpStream>> {
+        if self.kill.killed(self.generation) {
+            self.inner = None;
+        }
+        match &mut self.inner {
+            Some(s) => Ok(Pin::new(s)),
+            None => Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "connection closed by the harness (process crash)",
+            )),
+        }
+    }
+}
 
 impl Connection for SimStream {
     fn connected(&self) -> Connected {
@@ -219,7 +306,15 @@ impl AsyncRead for SimStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let this = &mut *self;
+        let out = match this.open() {
+            Ok(s) => s.poll_read(cx, buf),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if out.is_pending() {
+            this.kill.wait(this.id, cx);
+        }
+        out
     }
 }
 
@@ -229,13 +324,22 @@ impl AsyncWrite for SimStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        match self.open() {
+            Ok(s) => s.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        match self.open() {
+            Ok(s) => s.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        match self.open() {
+            Ok(s) => s.poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 

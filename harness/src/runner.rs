@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::apiserver::{ApiServer, StoreEvent};
 use crate::check::{self, Evidence, Verdict};
 use crate::fault::{apply_write, timeline, Controls, Interpreter, Step, World};
-use crate::net::{client, ClientConfig, ReplicaPolicy};
+use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
 use crate::sim::SimBuilder;
 use crate::subject::{self, instance_seed, Ctx};
@@ -148,8 +148,9 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     put_objects(s, &server)?;
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();
-    let hosts = spawn_subjects(s, &mut sim, &recorder, &controls);
-    let rate = drive(s, &mut sim, &server, &recorder, &controls, &hosts)?;
+    let kill = Kill::default();
+    let hosts = spawn_subjects(s, &mut sim, &recorder, &controls, &kill);
+    let rate = drive(s, &mut sim, &server, &recorder, &controls, &hosts, &kill)?;
     let finals = recorder.final_views();
     let objects = server.objects("v1", "ConfigMap");
     let stats = server.stats();
@@ -263,6 +264,7 @@ fn spawn_subjects(
     sim: &mut turmoil::Sim<'_>,
     recorder: &Recorder,
     controls: &Controls,
+    kill: &Kill,
 ) -> Vec<String> {
     let run = subject::find(&s.subject.name)
         .expect("validated subject")
@@ -273,6 +275,7 @@ fn spawn_subjects(
         names.push(name.clone());
         let incarnations = Arc::new(Mutex::new(0u32));
         let (s, recorder, controls) = (s.clone(), recorder.clone(), controls.clone());
+        let kill = kill.clone();
         sim.host(name, move || {
             let incarnation = {
                 let mut n = incarnations.lock().expect("incarnation lock");
@@ -282,11 +285,12 @@ fn spawn_subjects(
             let ctxs: Vec<Ctx> = (0..s.subject.clients)
                 .map(|c| {
                     let instance = h * s.subject.clients + c;
-                    let config = ClientConfig::new(s.cluster.replicas).policy(policy(
+                    let mut config = ClientConfig::new(s.cluster.replicas).policy(policy(
                         &s,
                         instance,
                         incarnation,
                     ));
+                    config.kill = kill.clone();
                     Ctx {
                         instance,
                         incarnation,
@@ -325,6 +329,7 @@ fn drive(
     recorder: &Recorder,
     controls: &Controls,
     hosts: &[String],
+    kill: &Kill,
 ) -> Result<Option<f64>, RunError> {
     let steps = timeline(s);
     let mut next = 0;
@@ -342,6 +347,7 @@ fn drive(
                 server,
                 controls,
                 subject_hosts: hosts,
+                subject_kill: kill,
                 replicas: s.cluster.replicas,
                 seed: s.seed,
             };

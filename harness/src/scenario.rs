@@ -636,7 +636,11 @@ impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+            // serde_path_to_error says "?" before it entered any field (syntax errors).
+            let path = match e.path().to_string() {
+                p if p == "?" => ".".to_string(),
+                p => p,
+            };
             ScenarioError {
                 file: file.into(),
                 path,

@@ -1,0 +1,13 @@
+//! The harness end to end: fixtures -> reports -> snapshots, determinism, scenario-file
+//! errors, the JSON Schema, and the `kube-chaos` CLI's exit codes.
+
+mod cli;
+mod fixtures;
+mod scenario_files;
+
+use std::path::{Path, PathBuf};
+
+/// The repository's `fixtures/` directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
