@@ -1,6 +1,27 @@
 //! client-go's exponential backoff manager, seeded: `initial` doubling to `max`, each delay
 //! stretched by up to `jitter` × itself at random, and reset to `initial` once `reset_after`
 //! has passed since the previous backoff (the reflector's 800 ms → 30 s, 2 min reset).
+//!
+//! The same seed gives the same delays; kube-runtime's `watcher` takes it as its backoff.
+//!
+//! ```
+//! use std::time::Duration;
+//! use kube_chaos::backoff::Backoff;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let now = tokio::time::Instant::now();
+//! let mut backoff = Backoff::reflector(Some(42));
+//! let first = backoff.next_delay(now);
+//! assert!(first >= Duration::from_millis(800) && first < Duration::from_millis(1600));
+//! let second = backoff.next_delay(now);
+//! assert!(second >= Duration::from_millis(1600) && second < Duration::from_millis(3200));
+//! assert_eq!(Backoff::reflector(Some(42)).next_delay(now), first);
+//!
+//! // As kube-runtime's backoff: `watcher(api, config).backoff(Backoff::reflector(Some(seed)))`.
+//! fn takes_kube_backoff(_: impl kube::runtime::utils::Backoff) {}
+//! takes_kube_backoff(backoff);
+//! # }
+//! ```
 
 use std::time::Duration;
 

@@ -501,7 +501,7 @@ where
     }
 
     fn finish(&mut self, e: Error) -> Result<Event<K>, Error> {
-        tracing::warn!(rv = self.last_rv, error = %e, "retry watcher stopped");
+        log_terminal(&e, self.last_rv);
         self.done = true;
         self.current = None;
         Err(e)
@@ -511,6 +511,34 @@ where
         self.done = true;
         self.current = None;
         None
+    }
+}
+
+/// The log line of a terminal error: the two that point at a bug or a relist get their own
+/// message and fields.
+fn log_terminal(e: &Error, last_rv: u64) {
+    match e {
+        Error::Expired {
+            resource_version,
+            message,
+        } => tracing::warn!(
+            rv = %resource_version,
+            status = %message,
+            "resourceVersion expired (410): the watch cannot resume; list again and start a new watcher"
+        ),
+        Error::HistoricalReplay {
+            event,
+            name,
+            got,
+            last,
+        } => tracing::error!(
+            event,
+            %name,
+            rv = got,
+            last_rv = last,
+            "historical replay: the watch delivered an event not newer than the last one; does the watch function pass its WatchOptions through?"
+        ),
+        other => tracing::warn!(rv = last_rv, error = %other, "retry watcher stopped"),
     }
 }
 

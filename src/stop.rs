@@ -1,4 +1,27 @@
 //! An idempotent stop signal shared by a component and its handles.
+//!
+//! A [`RetryWatcher`](crate::retry_watcher::RetryWatcher) and an
+//! [`Informer`](crate::informer::Informer) hand out their `StopHandle`; any clone stops the
+//! component, once, however many times it is called.
+//!
+//! ```
+//! use kube_chaos::stop::StopHandle;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let stop = StopHandle::default();
+//! let worker = tokio::spawn({
+//!     let stop = stop.clone();
+//!     async move {
+//!         stop.stopped().await; // a component selects on this next to its work
+//!         "stopped"
+//!     }
+//! });
+//! stop.stop();
+//! stop.stop(); // idempotent
+//! assert_eq!(worker.await.unwrap(), "stopped");
+//! assert!(stop.is_stopped());
+//! # }
+//! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

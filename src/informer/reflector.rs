@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::store::Change;
+use super::store::{Change, DeletedObject, Notification};
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::informer::InitialList;
@@ -209,16 +209,24 @@ where
 
     fn replace(&mut self, items: Vec<K>, rv: String) {
         let initial = self.first;
+        let objects = items.len();
         let s = &self.s;
+        let mut tombstones = 0;
         s.store
             .apply_then(Change::Replace { items, initial }, |notes| {
+                tombstones = notes
+                    .iter()
+                    .filter(|n| matches!(n, Notification::Delete(DeletedObject::Unknown(_))))
+                    .count();
                 s.processor.distribute(notes)
             });
         if initial {
+            tracing::info!(%rv, from = ?self.list_from, objects, "listed: synced");
             s.synced.store(true, Ordering::SeqCst);
             s.processor.synced();
             s.synced_notify.notify_waiters();
         } else {
+            tracing::info!(%rv, from = ?self.list_from, objects, tombstones, "relisted");
             self.stat(|st| st.relists += 1);
         }
         self.first = false;
