@@ -15,6 +15,8 @@
 
 pub mod backoff;
 pub mod informer;
+mod metrics;
 pub mod retry_watcher;
 mod rng;
 pub mod stop;
+pub mod workqueue;
