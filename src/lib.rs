@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod controller;
 pub mod informer;
 mod metrics;
 pub mod retry_watcher;

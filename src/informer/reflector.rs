@@ -106,6 +106,7 @@ where
     }
 
     async fn fail(&mut self, failure: Failure) {
+        self.health(false);
         match failure {
             Failure::Expired => {
                 tracing::info!(rv = %self.last_rv, "resourceVersion expired (410): relisting from the latest state");
@@ -121,6 +122,15 @@ where
         }
         let delay = self.backoff.next_delay(Instant::now());
         tokio::time::sleep(delay).await;
+    }
+
+    /// Records a request's success (clears the failing time) or failure (sets it once).
+    fn health(&self, ok: bool) {
+        let mut since = self.s.failing_since.lock().expect("health lock");
+        match ok {
+            true => *since = None,
+            false => *since = since.or_else(|| Some(Instant::now())),
+        }
     }
 
     fn stat(&self, f: impl FnOnce(&mut super::InformerStats)) {
@@ -208,6 +218,7 @@ where
     }
 
     fn replace(&mut self, items: Vec<K>, rv: String) {
+        self.health(true);
         let initial = self.first;
         let s = &self.s;
         s.store
@@ -265,9 +276,11 @@ where
                 }
                 End::Closed => {}
                 End::Deadline => {
+                    self.health(false);
                     tracing::warn!(rv = %self.last_rv, "watch outlived its deadline: presumed dead")
                 }
                 End::Retry(why) => {
+                    self.health(false);
                     tracing::warn!(rv = %self.last_rv, %why, "watch failed, re-watching after a backoff");
                     tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
                 }
@@ -280,7 +293,9 @@ where
     async fn start_watch(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
         let (wp, deadline) = self.watch_params();
         self.stat(|st| st.watches += 1);
-        match self.s.api.watch(&wp, &self.last_rv).await {
+        let started = self.s.api.watch(&wp, &self.last_rv).await;
+        self.health(started.is_ok());
+        match started {
             Ok(stream) => Ok(Some((stream.boxed(), deadline))),
             Err(e) => match &e {
                 kube::Error::Api(s) if s.code == 429 || s.code >= 500 => {

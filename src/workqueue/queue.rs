@@ -278,10 +278,11 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
         }
     }
 
-    /// Queues `item` after the rate limiter's delay for it.
-    pub fn add_rate_limited(&self, item: T) {
+    /// Queues `item` after the rate limiter's delay for it; returns that delay.
+    pub fn add_rate_limited(&self, item: T) -> Duration {
         let delay = self.lock().limiter.when(&item, Instant::now());
         self.add_after(item, delay);
+        delay
     }
 
     /// Clears the rate limiter's memory of `item` (call it when the item succeeded).

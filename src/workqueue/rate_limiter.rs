@@ -49,6 +49,21 @@ pub enum RateLimiterError {
     NoLimiters,
 }
 
+/// A boxed limiter is a limiter (to pass a chosen one along).
+impl<T: 'static> RateLimiter<T> for Box<dyn RateLimiter<T>> {
+    fn when(&mut self, item: &T, now: Instant) -> Duration {
+        (**self).when(item, now)
+    }
+
+    fn num_requeues(&self, item: &T) -> u32 {
+        (**self).num_requeues(item)
+    }
+
+    fn forget(&mut self, item: &T) {
+        (**self).forget(item)
+    }
+}
+
 /// Per-item exponential backoff: `base × 2^failures`, capped at `max`; never overflows.
 #[derive(Debug, Clone)]
 pub struct ExponentialFailure<T> {
