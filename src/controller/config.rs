@@ -18,6 +18,9 @@ pub struct ControllerConfig {
     /// Retries of a retryable error before the key is dead-lettered (0: dead-letter at the
     /// first error). A key is attempted at most `max_retries + 1` times per failure streak.
     pub max_retries: u32,
+    /// A reconcile still running after this is dropped and counts as a retryable error (a
+    /// request on a connection that silently died would otherwise hang its key forever).
+    pub reconcile_timeout: Duration,
     /// How long shutdown waits for queued and in-flight reconciles before abandoning them.
     pub drain_deadline: Duration,
     /// Liveness fails once a watched informer has been failing for longer than this.
@@ -32,6 +35,7 @@ impl Default for ControllerConfig {
             name: "controller".into(),
             concurrency: 2,
             max_retries: 5,
+            reconcile_timeout: Duration::from_secs(300),
             drain_deadline: Duration::from_secs(30),
             watch_failure_grace: Duration::from_secs(120),
             dead_letter_capacity: 10_000,
@@ -64,6 +68,9 @@ pub enum ConfigError {
         /// The bound.
         max: u32,
     },
+    /// Every reconcile would time out at once.
+    #[error("reconcile_timeout must be positive")]
+    ZeroReconcileTimeout,
     /// Dead letters could not be inspected.
     #[error("dead_letter_capacity must be at least 1")]
     ZeroDeadLetterCapacity,
@@ -89,6 +96,9 @@ impl ControllerConfig {
                 got: self.max_retries,
                 max: MAX_RETRIES,
             });
+        }
+        if self.reconcile_timeout.is_zero() {
+            return Err(ConfigError::ZeroReconcileTimeout);
         }
         if self.dead_letter_capacity == 0 {
             return Err(ConfigError::ZeroDeadLetterCapacity);
@@ -123,6 +133,10 @@ mod tests {
         assert_eq!(
             bad(|c| c.max_retries = u32::MAX),
             "max_retries 4294967295 exceeds the maximum of 1000"
+        );
+        assert_eq!(
+            bad(|c| c.reconcile_timeout = Duration::ZERO),
+            "reconcile_timeout must be positive"
         );
         assert_eq!(
             bad(|c| c.dead_letter_capacity = 0),

@@ -42,10 +42,16 @@ async fn process(shared: &Shared, key: String) {
         o.reconcile_started(&key);
     }
     let started = Instant::now();
-    let result = AssertUnwindSafe((shared.reconcile)(key.clone()))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
+    let limit = shared.config.reconcile_timeout;
+    let reconcile = AssertUnwindSafe((shared.reconcile)(key.clone())).catch_unwind();
+    let result = match tokio::time::timeout(limit, reconcile).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(panicked(panic.as_ref())),
+        Err(_) => Err(Failure {
+            class: ErrorClass::Retryable,
+            message: format!("reconcile timed out after {limit:?}"),
+        }),
+    };
     let error_class = result.as_ref().err().map(|f| f.class);
     shared.metrics.reconciled(started.elapsed(), error_class);
     let (outcome, letter) = match result {

@@ -178,3 +178,38 @@ async fn requeue_after_brings_the_key_back_at_exactly_that_time() {
     c.shutdown();
     run.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_that_hangs_times_out_as_a_retryable_error() {
+    // The first reconcile never ends; at the 10 s timeout it is a retryable error and the
+    // retry (5 ms later) succeeds.
+    let calls = Arc::new(AtomicU32::new(0));
+    let rec = Recorder::new();
+    let cfg = ControllerConfig {
+        reconcile_timeout: Duration::from_secs(10),
+        ..config(1, 3)
+    };
+    let c = Controller::builder(cfg)
+        .observer(rec.clone())
+        .build(calls, |_key, calls: Arc<AtomicU32>| async move {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, TestError>(Action::await_change())
+        })
+        .unwrap();
+    let run = start(&c);
+    c.queue().add("ns/a".into());
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(
+        rec.lines(),
+        [
+            "0 ns/a started",
+            "10000 ns/a retryable attempt=1 retry_in=5ms",
+            "10005 ns/a started",
+            "10005 ns/a ok"
+        ]
+    );
+    c.shutdown();
+    run.await.unwrap();
+}
