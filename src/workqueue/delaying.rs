@@ -60,6 +60,11 @@ impl<T: Ord + Clone> Delayed<T> {
         self.by_time.len()
     }
 
+    /// Whether nothing waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_time.is_empty()
+    }
+
     /// Drops every waiting item.
     pub(crate) fn clear(&mut self) {
         self.by_time.clear();

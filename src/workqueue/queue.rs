@@ -37,9 +37,20 @@ struct State<T> {
     limiter: Box<dyn RateLimiter<T>>,
     shutting_down: bool,
     metrics: Option<QueueMetrics>,
+    /// When the queue was built: the timestamp of untimed items (no metrics to feed).
+    epoch: Instant,
 }
 
 impl<T: Ord + Clone> State<T> {
+    /// Now if metrics need timestamps, else a placeholder (reading the clock is the largest
+    /// cost of a handoff).
+    fn stamp(&self) -> Instant {
+        match self.metrics {
+            Some(_) => Instant::now(),
+            None => self.epoch,
+        }
+    }
+
     /// Marks `item` dirty; true if it became ready (a worker should wake).
     fn add(&mut self, item: T, now: Instant) -> bool {
         if self.shutting_down || self.dirty.contains_key(&item) {
@@ -74,10 +85,11 @@ impl<T: Ord + Clone> State<T> {
         }
     }
 
-    fn take(&mut self, now: Instant) -> Take<T> {
-        if !self.shutting_down {
-            self.promote_due(now);
+    fn take(&mut self) -> Take<T> {
+        if !self.shutting_down && !self.delayed.is_empty() {
+            self.promote_due(Instant::now());
         }
+        let now = self.stamp();
         let Some(item) = self.queue.pop_front() else {
             return match self.shutting_down {
                 true => Take::Closed,
@@ -94,7 +106,8 @@ impl<T: Ord + Clone> State<T> {
     }
 
     /// Finishes `item`; returns (re-queued, idle).
-    fn done(&mut self, item: &T, now: Instant) -> (bool, bool) {
+    fn done(&mut self, item: &T) -> (bool, bool) {
+        let now = self.stamp();
         let Some(started) = self.processing.remove(item) else {
             return (false, self.is_idle());
         };
@@ -202,6 +215,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueueBuilder<T> {
                     limiter,
                     shutting_down: false,
                     metrics,
+                    epoch: Instant::now(),
                 }),
                 ready: Notify::new(),
                 idle: Notify::new(),
@@ -250,7 +264,11 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
     /// Queues `item` unless it is already queued (collapse) or in flight (deferred to
     /// `done`). Ignored after shutdown.
     pub fn add(&self, item: T) {
-        if self.lock().add(item, Instant::now()) {
+        let mut st = self.lock();
+        let now = st.stamp();
+        let wake = st.add(item, now);
+        drop(st);
+        if wake {
             self.inner.ready.notify_one();
         }
     }
@@ -298,11 +316,17 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
     /// The next item, now in flight until [`done`](Self::done); waits for one. `None` once
     /// the queue is shut down and nothing is left queued.
     pub async fn get(&self) -> Option<T> {
+        // Fast path: an item is ready, no need to register as a waiter.
+        match self.lock().take() {
+            Take::Item(item) => return Some(item),
+            Take::Closed => return None,
+            Take::Wait(_) => {}
+        }
         loop {
             let notified = self.inner.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let wake_at = match self.lock().take(Instant::now()) {
+            let wake_at = match self.lock().take() {
                 Take::Item(item) => return Some(item),
                 Take::Closed => return None,
                 Take::Wait(at) => at,
@@ -317,7 +341,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
 
     /// Marks `item` finished; if it was added meanwhile, it is queued again now.
     pub fn done(&self, item: &T) {
-        let (requeued, idle) = self.lock().done(item, Instant::now());
+        let (requeued, idle) = self.lock().done(item);
         if requeued {
             self.inner.ready.notify_one();
         }
@@ -403,6 +427,7 @@ mod tests {
             limiter: Box::new(default_controller_rate_limiter()),
             shutting_down: false,
             metrics: None,
+            epoch: Instant::now(),
         }
     }
 
@@ -420,14 +445,14 @@ mod tests {
         let mut st = state();
         assert!(st.add("a", now));
         assert!(!st.add("a", now), "collapsed");
-        assert_eq!(item(st.take(now)), Some("a"));
+        assert_eq!(item(st.take()), Some("a"));
         assert!(!st.add("a", now), "deferred while in flight");
-        assert!(matches!(st.take(now), Take::Wait(None)));
-        assert_eq!(st.done(&"a", now), (true, false));
-        assert_eq!(item(st.take(now)), Some("a"));
-        assert_eq!(st.done(&"a", now), (false, true));
+        assert!(matches!(st.take(), Take::Wait(None)));
+        assert_eq!(st.done(&"a"), (true, false));
+        assert_eq!(item(st.take()), Some("a"));
+        assert_eq!(st.done(&"a"), (false, true));
         st.shutting_down = true;
         assert!(!st.add("b", now));
-        assert!(matches!(st.take(now), Take::Closed));
+        assert!(matches!(st.take(), Take::Closed));
     }
 }
