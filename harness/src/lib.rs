@@ -7,6 +7,8 @@
 //! - [`serve`]: the same server on a real loopback port (`kube-chaos serve`), for kubectl.
 //! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
 //! - [`testing`]: helpers for tests that drive a simulated cluster.
+//! - [`mirror`]: the sample controller (a mirror ConfigMap per labelled source, with a
+//!   finalizer) and its convergence condition over the server's objects.
 //! - [`demo`]: the `kube-chaos demo` timeline (a watch through a partition and a 410).
 //!
 //! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
@@ -19,6 +21,7 @@ pub mod apiserver;
 pub mod check;
 pub mod demo;
 pub mod fault;
+pub mod mirror;
 pub mod net;
 pub mod runner;
 pub mod scenario;

@@ -135,6 +135,8 @@ pub(crate) struct Shared<K> {
     synced_notify: Notify,
     stop: StopHandle,
     stats: Mutex<InformerStats>,
+    /// Since when lists/watches have been failing (cleared by a successful list or watch).
+    failing_since: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// A shared informer (cheap to clone; clones share everything).
@@ -174,6 +176,7 @@ where
                 synced_notify: Notify::new(),
                 stop: StopHandle::default(),
                 stats: Mutex::default(),
+                failing_since: Mutex::default(),
             }),
         }
     }
@@ -278,6 +281,12 @@ where
     /// A handle that stops the informer from elsewhere.
     pub fn stop_handle(&self) -> StopHandle {
         self.shared.stop.clone()
+    }
+
+    /// Since when the reflector's lists or watches have been failing; `None` while the last
+    /// list or watch request succeeded (a controller's liveness reads this).
+    pub fn failing_since(&self) -> Option<tokio::time::Instant> {
+        *self.shared.failing_since.lock().expect("health lock")
     }
 
     /// Counters so far.

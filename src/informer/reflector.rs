@@ -106,6 +106,7 @@ where
     }
 
     async fn fail(&mut self, failure: Failure) {
+        self.health(false);
         match failure {
             Failure::Expired => {
                 tracing::info!(rv = %self.last_rv, "resourceVersion expired (410): relisting from the latest state");
@@ -121,6 +122,15 @@ where
         }
         let delay = self.backoff.next_delay(Instant::now());
         tokio::time::sleep(delay).await;
+    }
+
+    /// Records a request's success (clears the failing time) or failure (sets it once).
+    fn health(&self, ok: bool) {
+        let mut since = self.s.failing_since.lock().expect("health lock");
+        match ok {
+            true => *since = None,
+            false => *since = since.or_else(|| Some(Instant::now())),
+        }
     }
 
     fn stat(&self, f: impl FnOnce(&mut super::InformerStats)) {
@@ -143,7 +153,10 @@ where
         self.stat(|st| st.lists += 1);
         let mut items = Vec::new();
         let rv = loop {
-            let page = self.s.api.list(&lp).await.map_err(|e| list_failure(&e))?;
+            let page = tokio::time::timeout(self.request_limit(), self.s.api.list(&lp))
+                .await
+                .map_err(|_| Failure::Other("list request outlived its deadline".into()))?
+                .map_err(|e| list_failure(&e))?;
             items.extend(page.items);
             match page.metadata.continue_.filter(|t| !t.is_empty()) {
                 Some(token) => lp.continue_token = Some(token),
@@ -166,11 +179,9 @@ where
             st.lists += 1;
             st.watches += 1;
         });
-        let mut stream = self
-            .s
-            .api
-            .watch(&wp, &self.list_from)
+        let mut stream = tokio::time::timeout_at(deadline, self.s.api.watch(&wp, &self.list_from))
             .await
+            .map_err(|_| Failure::Other("streaming list outlived its deadline".into()))?
             .map_err(|e| list_failure(&e))?
             .boxed();
         let mut items = Vec::new();
@@ -208,6 +219,7 @@ where
     }
 
     fn replace(&mut self, items: Vec<K>, rv: String) {
+        self.health(true);
         let initial = self.first;
         let objects = items.len();
         let s = &self.s;
@@ -231,6 +243,13 @@ where
         }
         self.first = false;
         self.last_rv = rv;
+    }
+
+    /// How long one list request may take before it counts as failed (a request lost on a
+    /// silently dead connection never answers): the longest watch timeout plus the grace.
+    fn request_limit(&self) -> Duration {
+        let c = &self.s.config;
+        c.min_watch_timeout * 2 + c.deadline_grace
     }
 
     /// `timeoutSeconds = min_watch_timeout × (1 + rand)` and the client-side deadline.
@@ -273,9 +292,11 @@ where
                 }
                 End::Closed => {}
                 End::Deadline => {
+                    self.health(false);
                     tracing::warn!(rv = %self.last_rv, "watch outlived its deadline: presumed dead")
                 }
                 End::Retry(why) => {
+                    self.health(false);
                     tracing::warn!(rv = %self.last_rv, %why, "watch failed, re-watching after a backoff");
                     tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
                 }
@@ -288,7 +309,17 @@ where
     async fn start_watch(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
         let (wp, deadline) = self.watch_params();
         self.stat(|st| st.watches += 1);
-        match self.s.api.watch(&wp, &self.last_rv).await {
+        // A request lost on a silently dead pooled connection would never answer.
+        let Ok(started) =
+            tokio::time::timeout_at(deadline, self.s.api.watch(&wp, &self.last_rv)).await
+        else {
+            self.health(false);
+            tracing::warn!(rv = %self.last_rv, "watch request outlived its deadline, retrying");
+            tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
+            return Ok(None);
+        };
+        self.health(started.is_ok());
+        match started {
             Ok(stream) => Ok(Some((stream.boxed(), deadline))),
             Err(e) => match &e {
                 kube::Error::Api(s) if s.code == 429 || s.code >= 500 => {

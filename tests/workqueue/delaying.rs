@@ -1,0 +1,106 @@
+//! add_after ordering, earliest-wins, and rate-limited requeues at exact times.
+
+use kube_chaos::workqueue::{ExponentialFailure, WorkQueue};
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn delayed_items_come_out_in_due_order_at_their_exact_times() {
+    // Added as 30, 10, 20 ms: got as 10, 20, 30 ms, each at exactly its time.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    q.add_after("c", ms(30));
+    q.add_after("a", ms(10));
+    q.add_after("b", ms(20));
+    assert_eq!((q.len(), q.delayed_len()), (0, 3));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let i = q.get().await.unwrap();
+        got.push((i, since(t0)));
+        q.done(&i);
+    }
+    assert_eq!(got, [("a", ms(10)), ("b", ms(20)), ("c", ms(30))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn add_after_keeps_the_earliest_time_for_an_item() {
+    // 50 ms then 10 ms: ready at 10 ms. 10 ms then 50 ms: still 10 ms. Once each.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    q.add_after("x", ms(50));
+    q.add_after("x", ms(10));
+    q.add_after("y", ms(10));
+    q.add_after("y", ms(50));
+    assert_eq!(q.delayed_len(), 2);
+    let first = q.get().await.unwrap();
+    let second = q.get().await.unwrap();
+    assert_eq!((first, second, since(t0)), ("x", "y", ms(10)));
+    tokio::time::sleep(ms(100)).await;
+    assert!(q.is_empty(), "no second copy at 50 ms");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_earlier_delayed_item_wakes_a_worker_parked_on_a_later_one() {
+    // A worker sleeps towards the 1 s item; a 10 ms item added meanwhile comes out at 10 ms.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    q.add_after("late", Duration::from_secs(1));
+    let w = tokio::spawn({
+        let q = q.clone();
+        async move { (q.get().await, since(t0)) }
+    });
+    settle().await;
+    q.add_after("early", ms(10));
+    assert_eq!(w.await.unwrap(), (Some("early"), ms(10)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delayed_add_of_an_in_flight_item_is_deferred_to_done() {
+    // Due while in flight: not handed out until done.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    q.add("a");
+    q.get().await.unwrap();
+    q.add_after("a", ms(5));
+    tokio::time::sleep(ms(10)).await;
+    assert_eq!(q.len(), 0);
+    q.done(&"a");
+    assert_eq!(q.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limited_requeues_wait_5_10_20_ms_and_forget_resets() {
+    // The default limiter's exponential part; num_requeues counts; forget restarts at 5 ms.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        q.add_rate_limited("a");
+        q.get().await.unwrap();
+        waits.push(since(t));
+        q.done(&"a");
+    }
+    assert_eq!(waits, [ms(5), ms(10), ms(20)]);
+    assert_eq!(q.num_requeues(&"a"), 3);
+    q.forget(&"a");
+    assert_eq!(q.num_requeues(&"a"), 0);
+    let t = Instant::now();
+    q.add_rate_limited("a");
+    q.get().await.unwrap();
+    assert_eq!(since(t), ms(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_limiter_sets_the_delays() {
+    // 1 s doubling to 3 s: waits 1, 2, 3, 3 s.
+    let limiter = ExponentialFailure::new(Duration::from_secs(1), Duration::from_secs(3)).unwrap();
+    let q: WorkQueue<&str> = WorkQueue::builder("test").rate_limiter(limiter).build();
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let t = Instant::now();
+        q.add_rate_limited("a");
+        q.get().await.unwrap();
+        waits.push(since(t).as_secs());
+        q.done(&"a");
+    }
+    assert_eq!(waits, [1, 2, 3, 3]);
+}
