@@ -264,13 +264,7 @@ fn expand(w: &Workload, rng: &mut ChaCha8Rng) -> Vec<(Duration, Write)> {
 /// Applies workload writes straight to the store (as other clients would).
 pub fn apply_write(server: &ApiServer, w: &Write, serial: u64) {
     let result = match w {
-        Write::Create(name, labels) => server
-            .put_object(json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": "default", "labels": labels},
-                "data": {"v": serial.to_string()},
-            }))
-            .map(drop),
+        Write::Create(name, labels) => create(server, name, labels, serial),
         Write::Update(name) => update(server, name, serial),
         Write::Delete(name) => server
             .delete_object("v1", "ConfigMap", "default", name)
@@ -281,6 +275,25 @@ pub fn apply_write(server: &ApiServer, w: &Write, serial: u64) {
         Err(e) if e.code == 404 => {}
         Err(e) => panic!("workload write {w:?} refused by the store: {}", e.message),
     }
+}
+
+/// Creates `name`; if it exists (e.g. still held by a finalizer), sets its labels and data
+/// and keeps the rest of its metadata, as a client updating it would.
+fn create(
+    server: &ApiServer,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    serial: u64,
+) -> Result<(), ApiError> {
+    let mut obj = match server.get_object("v1", "ConfigMap", "default", name) {
+        Some(o) => (*o).clone(),
+        None => {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
+        }
+    };
+    obj["metadata"]["labels"] = json!(labels);
+    obj["data"] = json!({"v": serial.to_string()});
+    server.put_object(obj).map(drop)
 }
 
 fn update(server: &ApiServer, name: &str, serial: u64) -> Result<(), ApiError> {

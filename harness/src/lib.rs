@@ -28,6 +28,7 @@ pub mod scenario;
 pub mod serve;
 pub mod sim;
 pub mod subject;
+mod subject_controller;
 pub mod suite;
 pub mod testing;
 pub mod trace;

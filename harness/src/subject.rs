@@ -108,6 +108,18 @@ static SUBJECTS: &[Descriptor] = &[
         about: "kube-runtime's watcher + reflector with a seeded backoff, events mapped to handler calls",
         run: |c| kube_runtime_watcher_subject(c).boxed(),
     },
+    Descriptor {
+        name: "controller",
+        kind: Kind::Controller,
+        about: "the mirror controller on kube-chaos's informer, workqueue and worker pool",
+        run: |c| crate::subject_controller::ours(c).boxed(),
+    },
+    Descriptor {
+        name: "kube-runtime-controller",
+        kind: Kind::Controller,
+        about: "kube-runtime's Controller (seeded backoffs) running the mirror reconcile",
+        run: |c| crate::subject_controller::kube_runtime(c).boxed(),
+    },
 ];
 
 /// Every subject, in the order `kube-chaos subjects` lists them.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Evidence, Found, Violation};
+use crate::mirror::{mirror_converged, MIRROR_LABEL};
 use crate::trace::{Outcome, Record};
 
 pub(super) fn queue_exclusive(ev: &Evidence<'_>) -> Vec<Violation> {
@@ -43,7 +44,16 @@ pub(super) fn reconcile_coverage(ev: &Evidence<'_>) -> Vec<Violation> {
     }
     let mut last_change: BTreeMap<String, (Duration, u64)> = BTreeMap::new();
     for h in ev.history {
-        if is_source(&h.object) || h.prev.as_deref().is_some_and(is_source) {
+        // The final removal of an object whose deletion was already a change (its
+        // deletionTimestamp) is the finalizer being released: nothing left to reconcile.
+        let released = h.kind.as_str() == "DELETED"
+            && h.prev
+                .as_ref()
+                .is_some_and(|p| !p["metadata"]["deletionTimestamp"].is_null());
+        if released {
+            continue;
+        }
+        if labelled(&h.object) || h.prev.as_deref().is_some_and(labelled) {
             last_change.insert(
                 format!("{}/{}", h.key.ns, h.key.name),
                 (ev.since_start(h.at), h.rev),
@@ -106,7 +116,8 @@ pub(super) fn convergence(ev: &Evidence<'_>) -> Vec<Violation> {
     let mut found = Found::new(ev);
     let end = ev.scenario.end();
     if let Err(problems) = mirror_converged(ev.objects) {
-        for (key, why) in problems {
+        for why in problems {
+            let key = why.split_whitespace().next().unwrap_or("-").to_string();
             found.add(key, end, why);
         }
     }
@@ -128,19 +139,6 @@ pub(super) fn convergence(ev: &Evidence<'_>) -> Vec<Violation> {
     found.out
 }
 
-/// The label that makes a ConfigMap a mirror source.
-const SOURCE_LABEL: &str = "kube-chaos.io/mirror";
-
-fn is_source(obj: &serde_json::Value) -> bool {
-    obj["metadata"]["labels"][SOURCE_LABEL] == "true"
-}
-
-fn mirror_converged(
-    objects: &[std::sync::Arc<serde_json::Value>],
-) -> Result<(), Vec<(String, String)>> {
-    let _ = objects;
-    Err(vec![(
-        "-".into(),
-        "the mirror controller is not merged yet".into(),
-    )])
+fn labelled(obj: &serde_json::Value) -> bool {
+    obj["metadata"]["labels"][MIRROR_LABEL] == "true"
 }
