@@ -162,8 +162,10 @@ fn held<'a, K: Resource + 'a>(objects: impl IntoIterator<Item = &'a K>) -> Held 
 
 /// Lists until it works (the subject's start RV), retrying every second.
 async fn start_rv(ctx: &Ctx) -> String {
-    let mut lp = ListParams::default();
-    lp.label_selector = ctx.config.label_selector.clone();
+    let lp = ListParams {
+        label_selector: ctx.config.label_selector.clone(),
+        ..ListParams::default()
+    };
     loop {
         match ctx.api().list_metadata(&lp).await {
             Ok(list) => {
@@ -198,9 +200,11 @@ fn ignoring_options(api: Api<ConfigMap>) -> impl FnMut(WatchOptions) -> WatchFut
     move |options: WatchOptions| {
         let api = api.clone();
         async move {
-            let mut params = WatchParams::default();
-            params.label_selector = options.label_selector;
-            params.timeout = options.timeout_seconds;
+            let params = WatchParams {
+                label_selector: options.label_selector,
+                timeout: options.timeout_seconds,
+                ..WatchParams::default()
+            };
             Ok(api.watch(&params, "").await?.boxed())
         }
         .boxed()

@@ -2,9 +2,9 @@
 //! [`Evidence`] — the server's true history, what each subject instance delivered, its final
 //! view — and returns the violations it found.
 //!
-//! - [`stream`]: `watch_exact` and `no_historical_replay`.
-//! - [`cache`]: `no_event_loss`.
-//! - [`control`]: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `convergence`.
+//! - `stream`: `watch_exact` and `no_historical_replay`.
+//! - `cache`: `no_event_loss`.
+//! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `convergence`.
 
 mod cache;
 mod control;
@@ -202,9 +202,12 @@ impl<'e> Found<'e> {
     }
 }
 
+/// A checker: the violations it finds in the evidence.
+type Checker = fn(&Evidence<'_>) -> Vec<Violation>;
+
 /// Runs every checker that applies to the subject's kind (and `watch_rate` when asked for).
 pub fn run_all(ev: &Evidence<'_>) -> Vec<Verdict> {
-    let mut checks: Vec<(&'static str, fn(&Evidence<'_>) -> Vec<Violation>)> = match ev.kind {
+    let mut checks: Vec<(&'static str, Checker)> = match ev.kind {
         Kind::Watcher => vec![
             ("watch_exact", stream::watch_exact),
             ("no_historical_replay", stream::no_historical_replay),

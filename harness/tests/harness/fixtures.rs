@@ -2,7 +2,7 @@
 //! report must meet the fixture's expectation, and it must match its reviewed snapshot in
 //! `snapshots/`.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Mutex;
 
 use kube_chaos_harness::runner::{run, Report};
@@ -11,7 +11,7 @@ use kube_chaos_harness::suite::collect;
 
 use super::fixtures_dir;
 
-fn run_fixture(path: &PathBuf) -> (String, Report) {
+fn run_fixture(path: &Path) -> (String, Report) {
     let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     let first = run(&scenario, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let second = run(&scenario, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
