@@ -264,8 +264,8 @@ fn expand(w: &Workload, rng: &mut ChaCha8Rng) -> Vec<(Duration, Write)> {
 /// Applies workload writes straight to the store (as other clients would).
 pub fn apply_write(server: &ApiServer, w: &Write, serial: u64) {
     let result = match w {
-        Write::Create(name, labels) => create(server, name, labels, serial),
-        Write::Update(name) => update(server, name, serial),
+        Write::Create(name, labels) => write(server, name, Some(labels), serial),
+        Write::Update(name) => write(server, name, None, serial),
         Write::Delete(name) => server
             .delete_object("v1", "ConfigMap", "default", name)
             .map(drop),
@@ -277,12 +277,13 @@ pub fn apply_write(server: &ApiServer, w: &Write, serial: u64) {
     }
 }
 
-/// Creates `name`; if it exists (e.g. still held by a finalizer), sets its labels and data
-/// and keeps the rest of its metadata, as a client updating it would.
-fn create(
+/// Writes ConfigMap `default/name` with fresh data (and `labels`, when given), keeping the
+/// rest of its metadata if it exists (e.g. a finalizer holding it), as a client would;
+/// creates it otherwise.
+fn write(
     server: &ApiServer,
     name: &str,
-    labels: &BTreeMap<String, String>,
+    labels: Option<&BTreeMap<String, String>>,
     serial: u64,
 ) -> Result<(), ApiError> {
     let mut obj = match server.get_object("v1", "ConfigMap", "default", name) {
@@ -291,18 +292,9 @@ fn create(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
         }
     };
-    obj["metadata"]["labels"] = json!(labels);
-    obj["data"] = json!({"v": serial.to_string()});
-    server.put_object(obj).map(drop)
-}
-
-fn update(server: &ApiServer, name: &str, serial: u64) -> Result<(), ApiError> {
-    let mut obj = match server.get_object("v1", "ConfigMap", "default", name) {
-        Some(o) => (*o).clone(),
-        None => {
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
-        }
-    };
+    if let Some(labels) = labels {
+        obj["metadata"]["labels"] = json!(labels);
+    }
     obj["data"] = json!({"v": serial.to_string()});
     server.put_object(obj).map(drop)
 }
