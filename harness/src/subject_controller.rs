@@ -206,7 +206,7 @@ pub(crate) async fn kube_runtime(ctx: Ctx) {
         kube::runtime::controller::Config::default().concurrency(ctx.config.workers as u16);
     // The trigger backoff replaces kube-runtime's default, whose jitter reads the wall clock.
     // Only sources are watched: kube-runtime's scheduler keeps pending keys in a std
-    // HashSet, whose order is random per process, so runs stay byte-identical only while
+    // hash set, whose order is random per process, so runs stay byte-identical only while
     // one key at a time is pending (see the fixture).
     let wc = watcher::Config::default()
         .timeout(timeout)
