@@ -160,12 +160,11 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         .into_iter()
         .filter(|e| e.object["kind"] == "ConfigMap")
         .collect();
-    recorder.add_writes(history.iter().map(|e| {
-        (
-            e.at.saturating_sub(Duration::from_secs(crate::sim::EPOCH_SECS)),
-            write_record(e),
-        )
-    }));
+    recorder.add_writes(
+        history
+            .iter()
+            .map(|e| (crate::sim::since_start(e.at), write_record(e))),
+    );
     let entries = recorder.entries();
     let kind = subject::find(&s.subject.name)
         .expect("validated subject")
@@ -202,8 +201,21 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         verdicts,
         expected: s.expect.violations.clone(),
         watch_rate: rate,
-        trace: trace::render(&entries),
+        trace: render_trace(&entries, recorder.is_quiet()),
     })
+}
+
+/// The trace text; a quiet run leaves deliveries out (they still reached the checkers).
+fn render_trace(entries: &[Entry], quiet: bool) -> String {
+    if !quiet {
+        return trace::render(entries);
+    }
+    let shown: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !matches!(e.record, Record::Delivered { .. }))
+        .cloned()
+        .collect();
+    trace::render(&shown)
 }
 
 fn write_record(e: &StoreEvent) -> Record {

@@ -9,6 +9,11 @@ use crate::net::{replica_host, serve_replica};
 /// scenario, never from the machine's clock.
 pub const EPOCH_SECS: u64 = 1_735_689_600;
 
+/// Simulated time since the start for a server timestamp (time since the UNIX epoch).
+pub fn since_start(at: Duration) -> Duration {
+    at.saturating_sub(Duration::from_secs(EPOCH_SECS))
+}
+
 /// Builds a seeded simulation hosting the apiserver replicas.
 #[derive(Debug, Clone)]
 pub struct SimBuilder {

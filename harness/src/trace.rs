@@ -137,7 +137,8 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// A recorder; `quiet` keeps counters but drops `Delivered` records (load scenarios).
+    /// A recorder; `quiet` leaves `Delivered` records out of the rendered trace (load
+    /// scenarios) while the checkers still see them.
     pub fn new(quiet: bool) -> Self {
         let r = Self::default();
         r.lock().quiet = quiet;
@@ -160,9 +161,6 @@ impl Recorder {
         let at = at.unwrap_or(inner.now);
         if let Record::Delivered { .. } = record {
             *inner.counters.entry("events").or_default() += 1;
-            if inner.quiet {
-                return;
-            }
         }
         inner.seq += 1;
         let seq = inner.seq;
@@ -191,6 +189,11 @@ impl Recorder {
         // At equal times a store write comes before what it caused.
         e.sort_by_key(|e| (e.at, !matches!(e.record, Record::Write { .. }), e.seq));
         e
+    }
+
+    /// Whether the rendered trace leaves out deliveries.
+    pub fn is_quiet(&self) -> bool {
+        self.lock().quiet
     }
 
     /// The counters so far.

@@ -43,7 +43,7 @@ pub struct Evidence<'a> {
 impl Evidence<'_> {
     /// Simulated time since the start for a server timestamp.
     fn since_start(&self, at: Duration) -> Duration {
-        at.saturating_sub(Duration::from_secs(crate::sim::EPOCH_SECS))
+        crate::sim::since_start(at)
     }
 
     /// Whether the subject's selector selects `obj`.

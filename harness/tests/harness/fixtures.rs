@@ -77,3 +77,19 @@ fn every_fixture_meets_its_expectation_deterministically_and_matches_its_snapsho
         unmet.join("\n")
     );
 }
+
+#[test]
+fn a_quiet_run_leaves_deliveries_out_of_the_trace_but_not_out_of_the_checks() {
+    // steady-churn with `trace_events: false`: the checkers must still see every delivery
+    // (else no_event_loss would report the handlers empty), only the rendered trace drops them.
+    let mut s = Scenario::load(&fixtures_dir().join("steady-churn.json")).unwrap();
+    s.subject.config.trace_events = false;
+    let report = run(&s, None).unwrap();
+    assert!(report.met(), "{}", report.render());
+    assert!(report.counters["events"] > 100, "{:?}", report.counters);
+    assert!(!report.trace.contains("on_add") && !report.trace.contains("on_update"));
+    assert!(
+        report.trace.contains("write "),
+        "server writes stay in the trace"
+    );
+}
