@@ -57,3 +57,5 @@ pub mod retry_watcher;
 mod rng;
 pub mod stop;
 pub mod workqueue;
+#[doc(hidden)]
+pub mod zoo;

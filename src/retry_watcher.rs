@@ -15,8 +15,9 @@
 //!   an undecodable event, and [`Error::HistoricalReplay`] — an event whose RV is not newer
 //!   than the last one, which is what a watch function that ignores its options produces.
 //! - Unlike client-go, each watch asks the server for `timeoutSeconds` and gives up on a
-//!   stream that has not ended `deadline_grace` after it: a partition that swallowed a TCP
-//!   segment leaves a stream silent forever, and nothing else would notice.
+//!   stream that has not ended `deadline_grace` after it, and gives a watch request that
+//!   long to answer: a partition that swallowed a TCP segment leaves a stream (or a request)
+//!   silent forever, and nothing else would notice.
 //!
 //! ```no_run
 //! # async fn demo(api: kube::Api<k8s_openapi::api::core::v1::ConfigMap>) -> Result<(), Box<dyn std::error::Error>> {
@@ -49,6 +50,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::stop::StopHandle;
+use crate::zoo::Bug;
 
 /// What the watch function is asked to do on each (re)connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +206,9 @@ pub struct RetryWatcherConfig {
     pub field_selector: Option<String>,
     /// Seed of the jitter RNG (`None`: from process randomness).
     pub seed: Option<u64>,
+    /// The bug zoo's switch (always off outside the kube-chaos harness).
+    #[doc(hidden)]
+    pub zoo: crate::zoo::Zoo,
 }
 
 impl Default for RetryWatcherConfig {
@@ -216,6 +221,7 @@ impl Default for RetryWatcherConfig {
             label_selector: None,
             field_selector: None,
             seed: None,
+            zoo: crate::zoo::Zoo::default(),
         }
     }
 }
@@ -401,17 +407,29 @@ where
                 _ = tokio::time::sleep_until(at) => {}
             }
         }
+        let reconnect = self.last_start.is_some();
         self.last_start = Some(Instant::now());
+        let resource_version = match reconnect && self.config.zoo.has(Bug::ReconnectFromEmpty) {
+            true => String::new(),
+            false => self.last_rv.to_string(),
+        };
         let options = WatchOptions {
-            resource_version: self.last_rv.to_string(),
+            resource_version,
             allow_bookmarks: true,
             timeout_seconds: Some(self.config.timeout.as_secs().max(1) as u32),
             label_selector: self.config.label_selector.clone(),
             field_selector: self.config.field_selector.clone(),
         };
+        // A request sent on a connection that silently died (a partition, a lost packet)
+        // never answers: the start gets the same deadline as the stream.
+        let deadline = Instant::now() + self.config.timeout + self.config.deadline_grace;
         let started = tokio::select! {
             biased;
             _ = self.stop.stopped() => { self.done = true; return None; }
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(rv = self.last_rv, "watch request outlived its deadline, retrying");
+                return Some(Ok(()));
+            }
             r = self.watch_fn.watch(options) => r,
         };
         match started {

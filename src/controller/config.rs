@@ -27,6 +27,9 @@ pub struct ControllerConfig {
     pub watch_failure_grace: Duration,
     /// Dead letters kept for inspection (the oldest goes first).
     pub dead_letter_capacity: usize,
+    /// The bug zoo's switch (always off outside the kube-chaos harness).
+    #[doc(hidden)]
+    pub zoo: crate::zoo::Zoo,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +42,7 @@ impl Default for ControllerConfig {
             drain_deadline: Duration::from_secs(30),
             watch_failure_grace: Duration::from_secs(120),
             dead_letter_capacity: 10_000,
+            zoo: crate::zoo::Zoo::default(),
         }
     }
 }

@@ -170,7 +170,9 @@ impl ControllerBuilder {
         let mut registry = Registry::default();
         let queue_metrics = WorkQueueMetrics::register(&mut registry);
         let metrics = ControllerMetrics::register(&mut registry, &self.config.name);
-        let mut queue = WorkQueue::builder(self.config.name.clone()).metrics(&queue_metrics);
+        let mut queue = WorkQueue::builder(self.config.name.clone())
+            .metrics(&queue_metrics)
+            .zoo(self.config.zoo);
         if let Some(l) = self.limiter {
             queue = queue.rate_limiter(l);
         }

@@ -12,6 +12,7 @@ use super::dead_letter::DeadLetter;
 use super::error::{ErrorClass, Failure};
 use super::observer::Outcome;
 use super::{Action, Shared};
+use crate::zoo::Bug;
 
 /// Counts a worker as alive for as long as it exists (also when aborted or panicking).
 struct Alive<'a>(&'a AtomicUsize);
@@ -96,8 +97,16 @@ fn failed(shared: &Shared, key: &str, f: Failure) -> (Outcome, Option<DeadLetter
     let name = &shared.config.name;
     let key_s = key.to_string();
     let attempt = shared.queue.num_requeues(&key_s) + 1;
-    if f.class == ErrorClass::Retryable && attempt <= shared.config.max_retries {
-        let retry_in = shared.queue.add_rate_limited(key_s);
+    let zoo = shared.config.zoo;
+    let retry = attempt <= shared.config.max_retries || zoo.has(Bug::NoDeadLetter);
+    if f.class == ErrorClass::Retryable && retry {
+        let retry_in = match zoo.has(Bug::UnlimitedRequeue) {
+            true => {
+                shared.queue.add_counted_now(key_s);
+                std::time::Duration::ZERO
+            }
+            false => shared.queue.add_rate_limited(key_s),
+        };
         tracing::warn!(controller = %name, key, attempt, ?retry_in, error = %f.message, "reconcile failed: retrying");
         let outcome = Outcome::RetryableError {
             error: f.message,

@@ -91,6 +91,9 @@ pub struct InformerConfig {
     pub resync_period: Option<Duration>,
     /// Seed for watch timeouts and backoff jitter (`None`: process randomness).
     pub seed: Option<u64>,
+    /// The bug zoo's switch (always off outside the kube-chaos harness).
+    #[doc(hidden)]
+    pub zoo: crate::zoo::Zoo,
 }
 
 impl Default for InformerConfig {
@@ -105,6 +108,7 @@ impl Default for InformerConfig {
             streaming_list: false,
             resync_period: None,
             seed: None,
+            zoo: crate::zoo::Zoo::default(),
         }
     }
 }
@@ -200,9 +204,11 @@ where
     /// runtime (the handler gets its own task).
     pub fn add_handler(&self, handler: impl ResourceEventHandler<K>) -> HandlerRegistration {
         let s = &self.shared;
+        let late_misses = s.config.zoo.has(crate::zoo::Bug::LateHandlerMissesExisting);
         s.store.with_items(|items| {
             let initial = items
                 .values()
+                .filter(|_| !late_misses)
                 .map(|o| Notification::Add {
                     obj: o.clone(),
                     initial: true,

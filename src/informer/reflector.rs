@@ -24,6 +24,7 @@ use super::store::{Change, DeletedObject, Notification};
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::informer::InitialList;
+use crate::zoo::Bug;
 
 type Stream<K> = BoxStream<'static, kube::Result<WatchEvent<K>>>;
 
@@ -226,10 +227,14 @@ where
         let mut tombstones = 0;
         s.store
             .apply_then(Change::Replace { items, initial }, |notes| {
-                tombstones = notes
-                    .iter()
-                    .filter(|n| matches!(n, Notification::Delete(DeletedObject::Unknown(_))))
-                    .count();
+                let is_tombstone = |n: &Notification<K>| {
+                    matches!(n, Notification::Delete(DeletedObject::Unknown(_)))
+                };
+                tombstones = notes.iter().filter(|n| is_tombstone(n)).count();
+                if s.config.zoo.has(Bug::RelistWithoutTombstones) {
+                    let kept: Vec<_> = notes.iter().filter(|n| !is_tombstone(n)).cloned().collect();
+                    return s.processor.distribute(&kept);
+                }
                 s.processor.distribute(notes)
             });
         if initial {
@@ -278,7 +283,10 @@ where
                 None => match self.start_watch().await {
                     Ok(Some(p)) => p,
                     Ok(None) => continue,
-                    Err(f) => return f,
+                    Err(f) => match self.keep_watching(f).await {
+                        Some(f) => return f,
+                        None => continue,
+                    },
                 },
             };
             let started = Instant::now();
@@ -300,9 +308,24 @@ where
                     tracing::warn!(rv = %self.last_rv, %why, "watch failed, re-watching after a backoff");
                     tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
                 }
-                End::Fail(f) => return f,
+                End::Fail(f) => {
+                    if let Some(f) = self.keep_watching(f).await {
+                        return f;
+                    }
+                }
             }
         }
+    }
+
+    /// The failure that ends the watch phase; `None` (after a backoff) when the bug zoo's
+    /// `NoRelistAfterExpired` re-watches the same RV instead.
+    async fn keep_watching(&mut self, f: Failure) -> Option<Failure> {
+        if !(matches!(f, Failure::Expired) && self.s.config.zoo.has(Bug::NoRelistAfterExpired)) {
+            return Some(f);
+        }
+        self.stat(|st| st.expired += 1);
+        tokio::time::sleep(self.backoff.next_delay(Instant::now())).await;
+        None
     }
 
     /// Opens a watch; `Ok(None)` after a retryable failure (already backed off).

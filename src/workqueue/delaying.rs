@@ -39,6 +39,13 @@ impl<T: Ord + Clone> Delayed<T> {
         self.by_item.insert(item, slot);
     }
 
+    /// Stops `item` from waiting (if it does).
+    pub(crate) fn remove(&mut self, item: &T) {
+        if let Some(slot) = self.by_item.remove(item) {
+            self.by_time.remove(&slot);
+        }
+    }
+
     /// The earliest item ready at `now`, if any.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
         let (&slot, _) = self.by_time.first_key_value()?;

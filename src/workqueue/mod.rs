@@ -10,7 +10,11 @@
 //!
 //! Differences from client-go, on purpose: there is no background goroutine — a delayed item
 //! moves into the queue when a worker (or `len`) looks, which under paused or simulated tokio
-//! time is exact; `shut_down_with_drain` waits for queued items as well as in-flight ones.
+//! time is exact; `shut_down_with_drain` waits for queued items as well as in-flight ones;
+//! handing an item to a worker cancels its pending `add_after` (the worker's outcome
+//! schedules the next one — client-go would run it again when the old timer fires, which
+//! made a dead-lettered key run, and be dead-lettered, twice, and a retry skip its backoff;
+//! kube-chaos's explorer found both).
 //!
 //! ```
 //! # async fn demo() {

@@ -15,6 +15,7 @@ use super::delaying::Delayed;
 use super::metrics::{QueueMetrics, WorkQueueMetrics};
 use super::rate_limiter::{default_controller_rate_limiter, RateLimiter};
 use crate::metrics::ComputedGauge;
+use crate::zoo::{Bug, Zoo};
 
 /// What `get` finds.
 enum Take<T> {
@@ -37,6 +38,7 @@ struct State<T> {
     limiter: Box<dyn RateLimiter<T>>,
     shutting_down: bool,
     metrics: Option<QueueMetrics>,
+    zoo: Zoo,
     /// When the queue was built: the timestamp of untimed items (no metrics to feed).
     epoch: Instant,
 }
@@ -56,12 +58,16 @@ impl<T: Ord + Clone> State<T> {
         if self.shutting_down || self.dirty.contains_key(&item) {
             return false;
         }
+        let in_flight = self.processing.contains_key(&item);
+        if in_flight && self.zoo.has(Bug::DropReaddDuringProcessing) {
+            return false;
+        }
         if let Some(m) = &self.metrics {
             m.adds.inc();
             m.depth.inc();
         }
         self.dirty.insert(item.clone(), now);
-        if self.processing.contains_key(&item) {
+        if in_flight && !self.zoo.has(Bug::NoProcessingSet) {
             return false;
         }
         self.queue.push_back(item);
@@ -100,6 +106,11 @@ impl<T: Ord + Clone> State<T> {
         if let Some(m) = &self.metrics {
             m.depth.dec();
             m.queue_duration.observe(secs(now - added));
+        }
+        // The worker's outcome decides the item's next delayed add; one still waiting from
+        // before (an earlier retry or requeue) would run it again early.
+        if !self.delayed.is_empty() {
+            self.delayed.remove(&item);
         }
         self.processing.insert(item.clone(), now);
         Take::Item(item)
@@ -176,6 +187,7 @@ pub struct WorkQueueBuilder<T> {
     name: String,
     limiter: Option<Box<dyn RateLimiter<T>>>,
     metrics: Option<WorkQueueMetrics>,
+    zoo: Zoo,
 }
 
 impl<T: Ord + Clone + Send + 'static> WorkQueueBuilder<T> {
@@ -188,6 +200,13 @@ impl<T: Ord + Clone + Send + 'static> WorkQueueBuilder<T> {
     /// Records the queue's metrics (label `name`) in `metrics`' registry.
     pub fn metrics(mut self, metrics: &WorkQueueMetrics) -> Self {
         self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// The bug zoo's switch (always off outside the kube-chaos harness).
+    #[doc(hidden)]
+    pub fn zoo(mut self, zoo: Zoo) -> Self {
+        self.zoo = zoo;
         self
     }
 
@@ -215,6 +234,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueueBuilder<T> {
                     limiter,
                     shutting_down: false,
                     metrics,
+                    zoo: self.zoo,
                     epoch: Instant::now(),
                 }),
                 ready: Notify::new(),
@@ -249,6 +269,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
             name: name.into(),
             limiter: None,
             metrics: None,
+            zoo: Zoo::default(),
         }
     }
 
@@ -273,7 +294,8 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
         }
     }
 
-    /// Queues `item` after `delay`; if it already waits, the earlier time wins. Counts in
+    /// Queues `item` after `delay`; if it already waits, the earlier time wins; handing it to
+    /// a worker before then cancels the wait. Counts in
     /// `workqueue_retries_total` (as client-go's `AddAfter` does). Ignored after shutdown.
     pub fn add_after(&self, item: T, delay: Duration) {
         let now = Instant::now();
@@ -301,6 +323,13 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
         let delay = self.lock().limiter.when(&item, Instant::now());
         self.add_after(item, delay);
         delay
+    }
+
+    /// Counts a rate-limited requeue of `item` but queues it at once (the bug zoo's
+    /// `UnlimitedRequeue`).
+    pub(crate) fn add_counted_now(&self, item: T) {
+        let _ = self.lock().limiter.when(&item, Instant::now());
+        self.add(item);
     }
 
     /// Clears the rate limiter's memory of `item` (call it when the item succeeded).
@@ -427,6 +456,7 @@ mod tests {
             limiter: Box::new(default_controller_rate_limiter()),
             shutting_down: false,
             metrics: None,
+            zoo: Zoo::default(),
             epoch: Instant::now(),
         }
     }

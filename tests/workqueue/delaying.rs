@@ -104,3 +104,21 @@ async fn a_custom_limiter_sets_the_delays() {
     }
     assert_eq!(waits, [1, 2, 3, 3]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn handing_an_item_to_a_worker_cancels_its_pending_add_after() {
+    // "x" waits for 50 ms, but an add runs it at once: the 50 ms wait is gone (client-go
+    // would run it a second time then). A new add_after from the worker's outcome stands.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    q.add_after("x", ms(50));
+    q.add("x");
+    assert_eq!(q.get().await, Some("x"));
+    assert_eq!(q.delayed_len(), 0, "the pending wait was cancelled");
+    q.add_after("x", ms(20));
+    q.done(&"x");
+    assert_eq!((q.get().await, since(t0)), (Some("x"), ms(20)));
+    q.done(&"x");
+    tokio::time::sleep(ms(100)).await;
+    assert!(q.is_empty() && q.delayed_len() == 0, "no run at 50 ms");
+}
