@@ -47,9 +47,12 @@ impl Classify for MirrorError {
     }
 }
 
+/// A mirror's name is its source's plus this.
+pub const MIRROR_SUFFIX: &str = "-mirror";
+
 /// The mirror's name for source `name`.
 pub fn mirror_name(source: &str) -> String {
-    format!("{source}-mirror")
+    format!("{source}{MIRROR_SUFFIX}")
 }
 
 /// Whether `cm` carries `kube-chaos.io/mirror=true`.
@@ -124,9 +127,14 @@ async fn remove_finalizer(api: &Api<ConfigMap>, src: &ConfigMap) -> Result<(), k
     }
     let mut next = src.clone();
     next.finalizers_mut().retain(|f| f != MIRROR_FINALIZER);
-    api.replace(&src.name_any(), &PostParams::default(), &next)
-        .await?;
-    Ok(())
+    match api
+        .replace(&src.name_any(), &PostParams::default(), &next)
+        .await
+    {
+        // Already gone (the cache was behind): nothing holds it any more.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// The source with the finalizer (added if missing).

@@ -311,6 +311,7 @@ fn spawn_subjects(
                         seed: instance_seed(s.seed, instance, incarnation),
                         recorder: recorder.clone(),
                         controls: controls.clone(),
+                        zoo: kube_chaos::zoo::Zoo::default(),
                     }
                 })
                 .collect();

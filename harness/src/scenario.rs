@@ -616,6 +616,7 @@ pub const CHECKERS: &[&str] = &[
     "queue_exclusive",
     "reconcile_coverage",
     "dead_letter_once",
+    "retry_backoff",
     "convergence",
     "watch_rate",
 ];

@@ -18,6 +18,7 @@ use kube_chaos::informer::{
 use kube_chaos::retry_watcher::{
     self, RetryWatcher, RetryWatcherConfig, WatchFuture, WatchOptions,
 };
+use kube_chaos::zoo::{Bug, Zoo};
 
 use crate::fault::Controls;
 use crate::scenario::{FirstList, SubjectConfig};
@@ -51,9 +52,17 @@ pub struct Ctx {
     pub recorder: Recorder,
     /// Controller faults the runner turns on and off.
     pub controls: Controls,
+    /// The runtime bug this subject runs with (bug-zoo subjects only).
+    pub zoo: Zoo,
 }
 
 impl Ctx {
+    /// This context with `bug` turned on in the runtime components the subject builds.
+    fn with(mut self, bug: Bug) -> Self {
+        self.zoo = Zoo::with(bug);
+        self
+    }
+
     fn record(&self, record: Record) {
         self.recorder.record(Some(self.instance), record);
     }
@@ -71,6 +80,8 @@ pub struct Descriptor {
     pub kind: Kind,
     /// One line for `kube-chaos subjects`.
     pub about: &'static str,
+    /// A bug-zoo subject: our runtime with one known bug, which exploration must find.
+    pub zoo: bool,
     /// Runs one instance until its host stops.
     pub run: fn(Ctx) -> BoxFuture<'static, ()>,
 }
@@ -88,37 +99,100 @@ static SUBJECTS: &[Descriptor] = &[
         name: "retry-watcher",
         kind: Kind::Watcher,
         about: "kube-chaos RetryWatcher from Api<ConfigMap>, started after a consistent list",
+        zoo: false,
         run: |c| retry_watcher_subject(c, false).boxed(),
-    },
-    Descriptor {
-        name: "retry-watcher-ignoring-options",
-        kind: Kind::Watcher,
-        about: "RetryWatcher whose watch function drops the resourceVersion it is given (replays history)",
-        run: |c| retry_watcher_subject(c, true).boxed(),
     },
     Descriptor {
         name: "informer",
         kind: Kind::Informer,
         about: "kube-chaos informer (reflector, store, handlers) on ConfigMaps",
-        run: |c| informer_subject(c).boxed(),
+        zoo: false,
+        run: |c| informer_subject(c, false).boxed(),
     },
     Descriptor {
         name: "kube-runtime-watcher",
         kind: Kind::Informer,
         about: "kube-runtime's watcher + reflector with a seeded backoff, events mapped to handler calls",
+        zoo: false,
         run: |c| kube_runtime_watcher_subject(c).boxed(),
     },
     Descriptor {
         name: "controller",
         kind: Kind::Controller,
         about: "the mirror controller on kube-chaos's informer, workqueue and worker pool",
+        zoo: false,
         run: |c| crate::subject_controller::ours(c).boxed(),
     },
     Descriptor {
         name: "kube-runtime-controller",
         kind: Kind::Controller,
         about: "kube-runtime's Controller (seeded backoffs) running the mirror reconcile",
+        zoo: false,
         run: |c| crate::subject_controller::kube_runtime(c).boxed(),
+    },
+    // The bug zoo: each is one of the above with one known bug.
+    Descriptor {
+        name: "retry-watcher-ignoring-options",
+        kind: Kind::Watcher,
+        about: "RetryWatcher whose watch function drops the resourceVersion it is given (replays history)",
+        zoo: true,
+        run: |c| retry_watcher_subject(c, true).boxed(),
+    },
+    Descriptor {
+        name: "retry-watcher-reconnect-from-empty",
+        kind: Kind::Watcher,
+        about: "RetryWatcher that reconnects from \"\" instead of its last resourceVersion",
+        zoo: true,
+        run: |c| retry_watcher_subject(c.with(Bug::ReconnectFromEmpty), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-no-relist-after-410",
+        kind: Kind::Informer,
+        about: "informer that re-watches the same resourceVersion after a 410 instead of relisting",
+        zoo: true,
+        run: |c| informer_subject(c.with(Bug::NoRelistAfterExpired), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-relist-without-tombstones",
+        kind: Kind::Informer,
+        about: "informer whose relist drops objects that vanished without telling the handlers",
+        zoo: true,
+        run: |c| informer_subject(c.with(Bug::RelistWithoutTombstones), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-late-handler",
+        kind: Kind::Informer,
+        about: "informer whose handler, added after the first list, gets no adds for cached objects",
+        zoo: true,
+        run: |c| informer_subject(c.with(Bug::LateHandlerMissesExisting), true).boxed(),
+    },
+    Descriptor {
+        name: "controller-no-processing-set",
+        kind: Kind::Controller,
+        about: "mirror controller whose workqueue hands a key in flight to a second worker",
+        zoo: true,
+        run: |c| crate::subject_controller::ours(c.with(Bug::NoProcessingSet)).boxed(),
+    },
+    Descriptor {
+        name: "controller-drops-readd",
+        kind: Kind::Controller,
+        about: "mirror controller whose workqueue drops a key added while it is being reconciled",
+        zoo: true,
+        run: |c| crate::subject_controller::ours(c.with(Bug::DropReaddDuringProcessing)).boxed(),
+    },
+    Descriptor {
+        name: "controller-unlimited-requeue",
+        kind: Kind::Controller,
+        about: "mirror controller that requeues a failed key at once, without the rate limiter",
+        zoo: true,
+        run: |c| crate::subject_controller::ours(c.with(Bug::UnlimitedRequeue)).boxed(),
+    },
+    Descriptor {
+        name: "controller-no-dead-letter",
+        kind: Kind::Controller,
+        about: "mirror controller whose retries never reach max_retries and the dead letter",
+        zoo: true,
+        run: |c| crate::subject_controller::ours(c.with(Bug::NoDeadLetter)).boxed(),
     },
 ];
 
@@ -217,6 +291,7 @@ async fn retry_watcher_subject(ctx: Ctx, ignore_options: bool) {
         timeout: ctx.config.watch_timeout.0,
         label_selector: ctx.config.label_selector.clone(),
         seed: Some(ctx.seed),
+        zoo: ctx.zoo,
         ..RetryWatcherConfig::default()
     };
     let watcher = if ignore_options {
@@ -255,11 +330,12 @@ fn informer_config(ctx: &Ctx) -> InformerConfig {
         },
         label_selector: ctx.config.label_selector.clone(),
         seed: Some(ctx.seed),
+        zoo: ctx.zoo,
         ..InformerConfig::default()
     }
 }
 
-fn recording_handler(ctx: &Ctx) -> HandlerFns<ConfigMap> {
+pub(crate) fn recording_handler(ctx: &Ctx) -> HandlerFns<ConfigMap> {
     let (a, u, d) = (ctx.clone(), ctx.clone(), ctx.clone());
     HandlerFns::new()
         .on_add(move |o, initial| {
@@ -300,9 +376,20 @@ impl Drop for StatsOnDrop {
     }
 }
 
-async fn informer_subject(ctx: Ctx) {
+/// `late_handler`: the recording handler is added once the informer has synced (it must
+/// then get a synthetic add for every cached object).
+async fn informer_subject(ctx: Ctx, late_handler: bool) {
     let informer = Informer::new(ctx.api(), informer_config(&ctx));
-    informer.add_handler(recording_handler(&ctx));
+    if late_handler {
+        let (i, ctx) = (informer.clone(), ctx.clone());
+        tokio::spawn(async move {
+            if i.wait_for_sync().await {
+                i.add_handler(recording_handler(&ctx));
+            }
+        });
+    } else {
+        informer.add_handler(recording_handler(&ctx));
+    }
     let store = informer.store();
     ctx.recorder.set_final_view(ctx.instance, move || {
         held(store.list().iter().map(|o| &**o))

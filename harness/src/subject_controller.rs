@@ -125,6 +125,7 @@ pub(crate) async fn ours(ctx: Ctx) {
         concurrency: ctx.config.workers,
         max_retries: ctx.config.max_retries,
         reconcile_timeout: Duration::from_secs(30),
+        zoo: ctx.zoo,
         ..ControllerConfig::default()
     };
     let observer = Arc::new(Observer {
@@ -144,6 +145,9 @@ pub(crate) async fn ours(ctx: Ctx) {
             Ok::<_, SubjectError>(reconcile_mirror(&c.api, &key, cached.as_deref()).await?)
         })
         .expect("validated controller config");
+    // What the controller's informer delivers goes into the trace too: the checkers tell a
+    // legitimate re-reconcile (an event arrived) from a broken one by it.
+    informer.add_handler(crate::subject::recording_handler(&ctx));
     controller.watch_mapped(&informer, mirror_keys);
     let i = informer.clone();
     tokio::spawn(async move { i.run().await });

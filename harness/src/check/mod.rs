@@ -4,7 +4,8 @@
 //!
 //! - `stream`: `watch_exact` and `no_historical_replay`.
 //! - `cache`: `no_event_loss`.
-//! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `convergence`.
+//! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `retry_backoff`,
+//!   `convergence`.
 
 mod cache;
 mod control;
@@ -220,6 +221,7 @@ pub fn run_all(ev: &Evidence<'_>) -> Vec<Verdict> {
             ("queue_exclusive", control::queue_exclusive),
             ("reconcile_coverage", control::reconcile_coverage),
             ("dead_letter_once", control::dead_letter_once),
+            ("retry_backoff", control::retry_backoff),
             ("convergence", control::convergence),
         ],
     };
