@@ -18,7 +18,8 @@
 //!
 //! Scenarios and checks: [`scenario`] (replay files), [`fault`] (the interpreter),
 //! [`subject`] (systems under test), [`check`] (invariants), [`trace`] (stable text),
-//! [`runner`] (scenario -> report), [`suite`] (`kube-chaos run`).
+//! [`runner`] (scenario -> report), [`suite`] (`kube-chaos run`), [`explore`] (generated
+//! scenarios, shrinking, replay files: `kube-chaos explore`).
 //!
 //! Running a scenario from Rust (what `kube-chaos run` does for each file):
 //!
@@ -69,6 +70,7 @@
 pub mod apiserver;
 pub mod check;
 pub mod demo;
+pub mod explore;
 pub mod fault;
 pub mod mirror;
 pub mod net;

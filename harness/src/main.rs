@@ -26,6 +26,31 @@ enum Command {
         #[arg(long)]
         trace: bool,
     },
+    /// Generate scenarios for a subject, run them, shrink each distinct failure to a minimal
+    /// replay file.
+    Explore {
+        /// The subject to explore (see `kube-chaos subjects`).
+        #[arg(long)]
+        subject: String,
+        /// Cases to generate.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        cases: u32,
+        /// Seed: the same seed generates the same cases and writes the same replay files.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory for the replay files (created if missing).
+        #[arg(long, default_value = "explore-out")]
+        out: std::path::PathBuf,
+        /// Cases run in parallel.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+        jobs: u64,
+        /// Most simulated runs spent shrinking one failure.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+        shrink_runs: u32,
+        /// Stop generating at the first failing case.
+        #[arg(long)]
+        stop_at_first: bool,
+    },
     /// List the subjects a scenario can name.
     Subjects,
     /// Print the JSON Schema of scenario files.
@@ -57,9 +82,40 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { paths, seed, trace } => run(&paths, seed, trace),
+        Command::Explore {
+            subject,
+            cases,
+            seed,
+            out,
+            jobs,
+            shrink_runs,
+            stop_at_first,
+        } => {
+            let opts = kube_chaos_harness::explore::Options {
+                subject,
+                cases,
+                seed,
+                jobs: jobs as usize,
+                stop_at_first,
+                shrink_runs,
+            };
+            explore(&opts, &out)
+        }
         Command::Subjects => {
-            for d in kube_chaos_harness::subject::all() {
-                println!("{:<32} {}", d.name, d.about);
+            for zoo in [false, true] {
+                println!(
+                    "{}",
+                    match zoo {
+                        false => "subjects:",
+                        true => "\nbug zoo (each is the runtime with one known bug; explore must find it):",
+                    }
+                );
+                for d in kube_chaos_harness::subject::all()
+                    .iter()
+                    .filter(|d| d.zoo == zoo)
+                {
+                    println!("  {:<36} {}", d.name, d.about);
+                }
             }
             ExitCode::SUCCESS
         }
@@ -130,6 +186,116 @@ fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode
     });
     println!("\n{}", suite::table(&outcomes));
     if outcomes.iter().all(suite::Outcome::met) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Exit 0 when nothing was found, 1 when something was, 2 for bad input.
+fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -> ExitCode {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use kube_chaos_harness::explore::{self, Progress};
+    if kube_chaos_harness::subject::find(&opts.subject).is_none() {
+        let known: Vec<&str> = kube_chaos_harness::subject::all()
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        eprintln!(
+            "kube-chaos explore: unknown subject {:?}; subjects: {}",
+            opts.subject,
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("kube-chaos explore: cannot create {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "exploring {}: {} case(s) from seed {} on {} job(s)",
+        opts.subject, opts.cases, opts.seed, opts.jobs
+    );
+    let bar = ProgressBar::new(u64::from(opts.cases));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} cases, {per_sec}, {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("0 failures");
+    let progress = |p: Progress| match p {
+        Progress::Case { done, failures } => {
+            bar.set_position(u64::from(done));
+            bar.set_message(format!("{failures} failing case(s)"));
+        }
+        Progress::Shrinking {
+            checker,
+            runs,
+            faults,
+        } => bar.set_message(format!(
+            "shrinking {checker}: {runs} run(s), {faults} fault(s) left"
+        )),
+    };
+    let found = match explore::explore(opts, &progress) {
+        Ok(e) => e,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("kube-chaos explore: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    let paths = match explore::write_replays(out, &found) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "kube-chaos explore: cannot write replay files into {}: {e}",
+                out.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "{}: {} case(s) in {:.1} s ({:.1} cases/s), {} distinct failure(s)",
+        found.subject,
+        found.cases_run,
+        found.cases_wall.as_secs_f64(),
+        found.cases_per_sec(),
+        found.failures.len()
+    );
+    for (f, path) in found.failures.iter().zip(&paths) {
+        let s = &f.scenario;
+        println!(
+            "\n{} violated (case {}); shrunk in {} run(s), {:.1} s, to {} fault(s), {} object(s), {} write(s), duration {}",
+            f.checker,
+            f.case,
+            f.shrink_runs,
+            f.shrink_wall.as_secs_f64(),
+            s.faults.len(),
+            s.objects.len(),
+            s.workload.len(),
+            s.duration
+        );
+        if let Some(v) = f
+            .report
+            .verdicts
+            .iter()
+            .find(|v| v.checker == f.checker)
+            .and_then(|v| v.violations.first())
+        {
+            println!("  {}", v.message);
+        }
+        println!("  replay: kube-chaos run {}", path.display());
+    }
+    for b in &found.broken {
+        println!(
+            "\ncase {} could not run (a harness bug): {}\n{}",
+            b.case,
+            b.error,
+            b.scenario.to_json()
+        );
+    }
+    if found.failures.is_empty() && found.broken.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -82,9 +82,95 @@ fn subjects_lists_every_subject_with_a_line_each() {
         assert!(
             stdout
                 .lines()
-                .any(|l| l.starts_with(d.name) && l.contains(d.about)),
+                .any(|l| l.trim_start().starts_with(d.name) && l.contains(d.about)),
             "{}",
             d.name
         );
     }
+}
+
+#[test]
+fn explore_finds_a_zoo_bug_writes_its_replay_file_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("kube-chaos-cli-explore-{}", std::process::id()));
+    let out = kube_chaos(&[
+        "explore",
+        "--subject",
+        "informer-late-handler",
+        "--cases",
+        "3",
+        "--seed",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let file = dir.join("informer-late-handler-no_event_loss.json");
+    let replay = format!("replay: kube-chaos run {}", file.display());
+    assert!(stdout.contains(&replay), "{stdout}");
+    assert!(stdout.contains("no_event_loss violated"), "{stdout}");
+    // The printed command reproduces it: exit 1, the checker violated.
+    let out = kube_chaos(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("no_event_loss          VIOLATED"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn explore_of_a_correct_subject_exits_0_and_bad_input_exits_2() {
+    let dir = std::env::temp_dir().join(format!("kube-chaos-cli-explore0-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let out = kube_chaos(&[
+        "explore",
+        "--subject",
+        "informer",
+        "--cases",
+        "2",
+        "--out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("0 distinct failure(s)"));
+    let out = kube_chaos(&["explore", "--subject", "nope", "--out", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(r#"unknown subject "nope""#));
+    let out = kube_chaos(&[
+        "explore",
+        "--subject",
+        "informer",
+        "--cases",
+        "0",
+        "--out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--cases"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kube_chaos(&[
+        "explore",
+        "--subject",
+        "informer",
+        "--jobs",
+        "0",
+        "--out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // The zoo is listed after the real subjects, under its own heading.
+    let out = kube_chaos(&["subjects"]);
+    let listed = text(&out.stdout);
+    let (real, zoo) = listed.split_once("bug zoo").expect("a zoo heading");
+    let names = |part: &str| -> Vec<String> {
+        part.lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect()
+    };
+    let (real, zoo) = (names(real), names(zoo));
+    assert!(real.contains(&"informer".into()) && !real.contains(&"controller-drops-readd".into()));
+    assert!(zoo.contains(&"controller-drops-readd".into()) && !zoo.contains(&"informer".into()));
+    let _ = std::fs::remove_dir_all(&dir);
 }

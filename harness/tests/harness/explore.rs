@@ -1,0 +1,150 @@
+//! Exploration as CI runs it (bounded, fixed seed): every bug-zoo subject is found within 300
+//! cases and shrunk to a replay file of at most 3 faults that `kube-chaos run` reproduces
+//! exactly; the correct subjects survive 300 cases; the cases do not depend on `--jobs`.
+
+use std::path::PathBuf;
+
+use kube_chaos_harness::explore::{self, Exploration, Options};
+use kube_chaos_harness::runner;
+use kube_chaos_harness::scenario::Scenario;
+use kube_chaos_harness::subject;
+
+const SEED: u64 = 1;
+const CASES: u32 = 300;
+
+fn run(subject: &str, stop_at_first: bool) -> Exploration {
+    let opts = Options {
+        jobs: 2,
+        stop_at_first,
+        ..Options::new(subject, CASES, SEED)
+    };
+    explore::explore(&opts, &|_| {}).expect("a known subject")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("kube-chaos-explore-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it() {
+    let zoo: Vec<&str> = subject::all()
+        .iter()
+        .filter(|d| d.zoo)
+        .map(|d| d.name)
+        .collect();
+    assert!(zoo.len() >= 8, "the zoo has {} subjects", zoo.len());
+    let dir = temp_dir("zoo");
+    for name in zoo {
+        let e = run(name, true);
+        assert!(
+            e.broken.is_empty(),
+            "{name}: harness failures {:?}",
+            e.broken
+        );
+        let f = e
+            .failures
+            .first()
+            .unwrap_or_else(|| panic!("{name}: no violation in {} cases", e.cases_run));
+        assert!(e.cases_run <= CASES);
+        let s = &f.scenario;
+        assert!(
+            s.faults.len() <= 3,
+            "{name}: shrunk to {} faults:\n{}",
+            s.faults.len(),
+            s.to_json()
+        );
+        assert!(
+            s.faults.len() <= f.original.faults.len()
+                && s.workload.len() <= f.original.workload.len()
+                && s.objects.len() <= f.original.objects.len()
+                && s.duration <= f.original.duration,
+            "{name}: the shrunk scenario is not smaller than case {}",
+            f.case
+        );
+        // The replay file, loaded and run as `kube-chaos run` does: the same violation and
+        // the very same trace.
+        let paths = explore::write_replays(&dir, &e).unwrap();
+        let loaded = Scenario::load(&paths[0]).expect("a replay file is a valid scenario");
+        assert_eq!(&loaded, s, "{name}: the file round-trips");
+        let replayed = runner::run(&loaded, None).unwrap();
+        assert!(
+            replayed.violated().contains(&f.checker.as_str()),
+            "{name}: the replay does not violate {}:\n{}",
+            f.checker,
+            replayed.render()
+        );
+        assert_eq!(
+            replayed.trace, f.report.trace,
+            "{name}: the replay's trace differs"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_correct_subjects_pass_300_generated_cases() {
+    for name in ["retry-watcher", "informer", "controller"] {
+        let e = run(name, false);
+        assert_eq!(e.cases_run, CASES);
+        assert!(
+            e.broken.is_empty(),
+            "{name}: harness failures {:?}",
+            e.broken
+        );
+        let found: Vec<String> = e
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:\n{}\n{}",
+                    f.checker,
+                    f.scenario.to_json(),
+                    f.report.render()
+                )
+            })
+            .collect();
+        assert!(found.is_empty(), "{name} failed:\n{}", found.join("\n"));
+    }
+}
+
+#[test]
+fn cases_and_replay_files_depend_on_the_seed_only_not_on_jobs() {
+    let d = subject::find("informer-late-handler").unwrap();
+    assert_eq!(explore::generate(d, 7, 3), explore::generate(d, 7, 3));
+    assert_ne!(explore::generate(d, 7, 3), explore::generate(d, 8, 3));
+    let with = |jobs| {
+        let opts = Options {
+            jobs,
+            ..Options::new(d.name, 4, 7)
+        };
+        explore::explore(&opts, &|_| {}).unwrap()
+    };
+    let (one, two) = (with(1), with(2));
+    assert!(
+        !one.failures.is_empty(),
+        "the zoo subject is found in 4 cases"
+    );
+    let files = |e: &Exploration| -> Vec<String> {
+        e.failures.iter().map(|f| f.scenario.to_json()).collect()
+    };
+    assert_eq!(files(&one), files(&two));
+}
+
+#[test]
+fn generated_scenarios_are_valid_scenario_files() {
+    // What the strategy draws always passes the same validation as a file on disk, for
+    // every subject (controller faults only for controllers, replicas in range, ...).
+    for d in subject::all() {
+        for case in 0..20 {
+            let s = explore::generate(d, 11, case);
+            let text = s.to_json();
+            let parsed = Scenario::parse(&text, "generated")
+                .unwrap_or_else(|e| panic!("{} case {case}: {e}\n{text}", d.name));
+            assert_eq!(parsed, s);
+            assert!(s.faults.len() <= explore::profile::MAX_FAULTS);
+        }
+    }
+}
