@@ -630,19 +630,24 @@ fn violates(s: &Scenario, checker: &str) -> Option<Report> {
     }
 }
 
-/// Explores: runs the cases (in parallel with `jobs`), then shrinks each distinct failure.
-pub fn explore(
-    opts: &Options,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Exploration, ExploreError> {
-    let subject = subject::find(&opts.subject).ok_or_else(|| ExploreError::UnknownSubject {
-        name: opts.subject.clone(),
+/// The subject called `name`, or an error listing the known ones.
+pub fn find_subject(name: &str) -> Result<&'static Descriptor, ExploreError> {
+    subject::find(name).ok_or_else(|| ExploreError::UnknownSubject {
+        name: name.to_string(),
         known: subject::all()
             .iter()
             .map(|d| d.name)
             .collect::<Vec<_>>()
             .join(", "),
-    })?;
+    })
+}
+
+/// Explores: runs the cases (in parallel with `jobs`), then shrinks each distinct failure.
+pub fn explore(
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Exploration, ExploreError> {
+    let subject = find_subject(&opts.subject)?;
     if opts.cases == 0 {
         return Err(ExploreError::Zero("cases"));
     }

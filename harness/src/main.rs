@@ -196,16 +196,9 @@ fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode
 fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -> ExitCode {
     use indicatif::{ProgressBar, ProgressStyle};
     use kube_chaos_harness::explore::{self, Progress};
-    if kube_chaos_harness::subject::find(&opts.subject).is_none() {
-        let known: Vec<&str> = kube_chaos_harness::subject::all()
-            .iter()
-            .map(|d| d.name)
-            .collect();
-        eprintln!(
-            "kube-chaos explore: unknown subject {:?}; subjects: {}",
-            opts.subject,
-            known.join(", ")
-        );
+    // Checked before anything is created or run (explore checks it again).
+    if let Err(e) = explore::find_subject(&opts.subject) {
+        eprintln!("kube-chaos explore: {e}");
         return ExitCode::from(2);
     }
     if let Err(e) = std::fs::create_dir_all(out) {
