@@ -362,10 +362,7 @@ impl Interpreter {
                 each_link(w, *replica, |sim, a, b| sim.set_link_fail_rate(a, b, *rate))
             }
             Fault::CrashReplica { replica, .. } => {
-                // Close its connections in a fixed order first (see `Kill`).
-                w.server.reset_connections(*replica);
-                let _ = w.sim.step();
-                w.sim.crash(replica_host(*replica));
+                crate::sim::crash_replica(w.sim, w.server, *replica);
             }
             Fault::CrashSubject { .. } => {
                 w.subject_kill.fire();

@@ -86,3 +86,17 @@ impl SimBuilder {
         Ok((sim, server))
     }
 }
+
+/// Crashes apiserver replica `replica` so that the run stays a pure function of the seed.
+///
+/// `turmoil::Sim::crash` drops the host's tasks in the order of tokio's task ids, which are
+/// process-wide: with other simulations running in the same process (parallel tests, a
+/// second run) the connections would end in another order. Closing every connection of the
+/// replica first, in the server's own fixed order, and stepping once makes the crash itself
+/// find nothing left to close.
+pub fn crash_replica(sim: &mut turmoil::Sim<'_>, server: &ApiServer, replica: usize) {
+    server.reset_connections(replica);
+    // A step error means the simulation is already over; the crash below is then harmless.
+    let _ = sim.step();
+    sim.crash(replica_host(replica));
+}

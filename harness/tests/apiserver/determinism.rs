@@ -8,6 +8,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube_chaos::backoff::Backoff;
 use kube_chaos_harness::net::{replica_host, ReplicaPolicy};
+use kube_chaos_harness::sim::crash_replica;
 use rand::{Rng, SeedableRng};
 
 use super::*;
@@ -70,7 +71,7 @@ fn busy(seed: u64) -> Vec<String> {
         sim.step().expect("steps");
     }
     sim.partition("watcher-1", replica_host(2));
-    sim.crash(replica_host(0));
+    crash_replica(&mut sim, &server, 0);
     while sim.elapsed() < secs(40) {
         sim.step().expect("steps");
     }

@@ -11,6 +11,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
 use kube_chaos::backoff::Backoff;
 use kube_chaos_harness::net::replica_host;
+use kube_chaos_harness::sim::crash_replica;
 
 use super::*;
 
@@ -62,7 +63,7 @@ fn kube_runtime_watcher_relists_after_a_410_from_a_restarted_replica() {
     while sim.elapsed() < secs(5) {
         sim.step().expect("steps");
     }
-    sim.crash(replica_host(0));
+    crash_replica(&mut sim, &server, 0);
     put(&server, "while-down");
     while sim.elapsed() < secs(20) {
         sim.step().expect("steps");

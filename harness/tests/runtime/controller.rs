@@ -15,6 +15,7 @@ use kube_chaos::controller::{
 use kube_chaos::informer::{Informer, InformerConfig};
 use kube_chaos::workqueue::{ExponentialFailure, MaxWait};
 use kube_chaos_harness::mirror::{mirror_controller, mirror_converged, MIRROR_LABEL};
+use kube_chaos_harness::sim::crash_replica;
 
 use super::*;
 
@@ -176,16 +177,16 @@ fn mirror_converges_through_a_partition_a_410_and_an_apiserver_restart() {
         writer(Api::default_namespaced(client(&ClientConfig::new(2)))).await
     });
     type Fault<'a> = &'a dyn Fn(&mut turmoil::Sim);
-    let compact = server.clone();
+    let cluster = server.clone();
     let faults: [(u64, Fault); 7] = [
         (40, &|s| s.partition("controller", replica_host(0))),
         (40, &|s| s.partition("controller", replica_host(1))),
         (60, &|_| {
-            compact.compact_all();
+            cluster.compact_all();
         }),
         (80, &|s| s.repair("controller", replica_host(0))),
         (80, &|s| s.repair("controller", replica_host(1))),
-        (120, &|s| s.crash(replica_host(1))),
+        (120, &|s| crash_replica(s, &cluster, 1)),
         (140, &|s| s.bounce(replica_host(1))),
     ];
     for (at, fault) in faults {

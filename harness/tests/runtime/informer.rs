@@ -13,6 +13,8 @@ use kube_chaos::informer::{
     NAMESPACE_INDEX,
 };
 
+use kube_chaos_harness::sim::crash_replica;
+
 use super::*;
 
 /// Records every notification as a line.
@@ -336,7 +338,7 @@ fn the_store_equals_the_server_after_partitions_restarts_and_compactions() {
         (31, &|s| s.partition("informer", replica_host(1))),
         (60, &|s| s.repair("informer", replica_host(0))),
         (61, &|s| s.repair("informer", replica_host(1))),
-        (90, &|s| s.crash(replica_host(1))),
+        (90, &|s| crash_replica(s, &server, 1)),
         (110, &|s| s.bounce(replica_host(1))),
     ];
     for (at, fault) in faults {
