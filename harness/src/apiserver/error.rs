@@ -122,6 +122,13 @@ impl ApiError {
         e
     }
 
+    /// 422 Invalid because a field may not take this value now (cause `FieldValueForbidden`).
+    pub fn forbidden_field(kind: &str, name: &str, field: &str, detail: &str) -> Self {
+        let mut e = Self::invalid(kind, name, field, &format!("Forbidden: {detail}"));
+        e.causes[0].0 = "FieldValueForbidden".into();
+        e
+    }
+
     /// 504 Timeout with cause `ResourceVersionTooLarge` and `retryAfterSeconds: 1`.
     pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
         let mut e = Self::new(

@@ -259,10 +259,12 @@ impl ApiServer {
                 if let Verdict::Delay(d) = verdict {
                     tokio::time::sleep(d).await;
                 }
-                match self.dispatch(replica, req).await {
-                    Ok(r) => r,
-                    Err(e) => error_response(&e),
-                }
+                let out = if self.config().access_log {
+                    self.dispatch_logged(replica, t, req).await
+                } else {
+                    self.dispatch(replica, req).await
+                };
+                out.unwrap_or_else(|e| error_response(&e))
             }
         };
         let (parts, body) = resp.into_parts();
@@ -307,6 +309,35 @@ impl ApiServer {
             )
         });
         Full::new(bytes).boxed_unsync()
+    }
+
+    /// [`Self::dispatch`], logging the request body first (access log on): the log then
+    /// holds everything a client sent, so two runs with equal logs received equal requests.
+    async fn dispatch_logged<B>(
+        &self,
+        replica: usize,
+        t: std::time::Duration,
+        req: Request<B>,
+    ) -> Result<Response<Body>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let bytes = collect_body(body, self.config().max_body_bytes).await?;
+        if !bytes.is_empty() {
+            self.record(|| {
+                format!(
+                    "{} r{replica} {} {} <- {}",
+                    fmt_time(t),
+                    parts.method,
+                    parts.uri,
+                    String::from_utf8_lossy(&bytes)
+                )
+            });
+        }
+        self.dispatch(replica, Request::from_parts(parts, Full::new(bytes)))
+            .await
     }
 
     async fn dispatch<B>(&self, replica: usize, req: Request<B>) -> Result<Response<Body>, ApiError>
@@ -624,17 +655,23 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.to_string());
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.to_string().contains("length limit") {
-                ApiError::too_large(limit)
-            } else {
-                ApiError::bad_request(format!("reading the request body: {e}"))
-            }
-        })?;
-    Ok((content_type, body.to_bytes()))
+    Ok((content_type, collect_body(req.into_body(), limit).await?))
+}
+
+/// The whole request body, at most `limit` bytes (413 beyond, 400 if the client fails it).
+async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.to_string().contains("length limit") {
+            ApiError::too_large(limit)
+        } else {
+            ApiError::bad_request(format!("reading the request body: {e}"))
+        }
+    })?;
+    Ok(body.to_bytes())
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {

@@ -284,6 +284,30 @@ impl Store {
         }
         carry_server_fields(&current, &mut obj);
         let finalizing = current["metadata"].get("deletionTimestamp").is_some();
+        if finalizing {
+            // kube-apiserver's ValidateObjectMetaUpdate: a finalizer added now could hold
+            // the object forever, so an object being deleted only ever loses finalizers.
+            let old = finalizers(
+                current
+                    .as_object()
+                    .expect("stored objects are JSON objects"),
+            );
+            let added: Vec<_> = finalizers(&obj)
+                .into_iter()
+                .filter(|f| !old.contains(f))
+                .collect();
+            if !added.is_empty() {
+                return Err(ApiError::forbidden_field(
+                    &self.resources.get(key.res).kind,
+                    &key.name,
+                    "metadata.finalizers",
+                    &format!(
+                        "no new finalizers can be added if the object is being deleted, found new finalizers {}",
+                        Value::Array(added)
+                    ),
+                ));
+            }
+        }
         if finalizing && finalizers(&obj).is_empty() {
             return Ok(self.remove(key, obj, now));
         }

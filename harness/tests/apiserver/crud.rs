@@ -128,6 +128,57 @@ fn delete_with_a_finalizer_sets_deletion_timestamp_until_the_finalizer_is_remove
 }
 
 #[test]
+fn removing_one_of_two_finalizers_keeps_the_object_and_no_new_finalizer_may_be_added() {
+    // Proves only the last finalizer's removal deletes: with two, removing one keeps the
+    // object marked (same deletionTimestamp); and, as in kube-apiserver, a finalizer cannot
+    // be added to an object that is being deleted.
+    run(SimBuilder::new(7), |client, _| async move {
+        let api: Api<ConfigMap> = Api::default_namespaced(client);
+        let mut c = cm("a", "1");
+        c.metadata.finalizers = Some(vec!["x.io/one".into(), "x.io/two".into()]);
+        api.create(&PostParams::default(), &c).await?;
+        api.delete("a", &DeleteParams::default()).await?;
+        let marked = api.get("a").await?;
+        let ts = marked.metadata.deletion_timestamp.clone();
+        assert!(ts.is_some());
+        let keep_two = serde_json::json!({"metadata": {"finalizers": ["x.io/two"]}});
+        let after = api
+            .patch("a", &PatchParams::default(), &Patch::Merge(&keep_two))
+            .await?;
+        assert_eq!(
+            after.metadata.finalizers,
+            Some(vec!["x.io/two".to_string()])
+        );
+        assert_eq!(after.metadata.deletion_timestamp, ts, "still being deleted");
+        let add = serde_json::json!({"metadata": {"finalizers": ["x.io/two", "x.io/three"]}});
+        match api
+            .patch("a", &PatchParams::default(), &Patch::Merge(&add))
+            .await
+        {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+                let cause = &s.details.expect("details").causes[0];
+                assert_eq!(
+                    (cause.reason.as_str(), cause.field.as_str()),
+                    ("FieldValueForbidden", "metadata.finalizers")
+                );
+                assert!(
+                    cause.message.contains(r#"["x.io/three"]"#),
+                    "{}",
+                    cause.message
+                );
+            }
+            other => panic!("expected 422 Invalid, got {other:?}"),
+        }
+        let none = serde_json::json!({"metadata": {"finalizers": []}});
+        api.patch("a", &PatchParams::default(), &Patch::Merge(&none))
+            .await?;
+        assert_eq!(api_code(api.get("a").await), 404);
+        Ok(())
+    });
+}
+
+#[test]
 fn generation_counts_spec_changes_of_a_pod_but_not_label_changes() {
     // Proves generation is maintained: bumped by spec edits, not by metadata edits.
     run(SimBuilder::new(6), |client, _| async move {

@@ -1,6 +1,6 @@
 //! Determinism (DESIGN.md §8): a simulation is a pure function of its seed. One busy
-//! scenario runs twice; the logs of every request, response and streamed watch line must be
-//! byte-identical, and a different seed must give a different log.
+//! scenario runs twice; the logs of every request (with its body), response and streamed
+//! watch line must be byte-identical, and a different seed must give a different log.
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -94,6 +94,11 @@ fn the_same_seed_gives_a_byte_identical_log_of_every_request_and_response() {
         a.iter()
             .any(|l| l.contains("-> 409") || l.contains("-> 404")),
         "errors are logged"
+    );
+    assert!(
+        a.iter()
+            .any(|l| l.contains("PATCH") && l.contains(r#"<- {"data":{"k":"#)),
+        "request bodies are logged"
     );
     if let Some(i) = a.iter().zip(&b).position(|(x, y)| x != y) {
         panic!("runs diverge at line {i}:\n  {}\n  {}", a[i], b[i]);

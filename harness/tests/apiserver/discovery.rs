@@ -70,6 +70,32 @@ fn a_crd_is_served_to_api_dynamic_object() {
 }
 
 #[test]
+fn a_cluster_scoped_crd_is_discovered_as_cluster_scoped_and_served_without_a_namespace() {
+    // Proves CRD scope is honoured end to end: discovery reports it, objects live at the
+    // cluster path with no namespace, and the namespaced path does not exist for them.
+    let gadgets = ResourceType::new("example.com", "v1", "Gadget", "gadgets", false);
+    run(
+        SimBuilder::new(22).cluster(|c| c.crds.push(gadgets)),
+        |client, _| async move {
+            let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Gadget");
+            let d = Discovery::new(client.clone()).run().await?;
+            let (ar, caps) = d.resolve_gvk(&gvk).expect("gadget discovered");
+            assert_eq!(caps.scope, Scope::Cluster);
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            let created = api
+                .create(&PostParams::default(), &DynamicObject::new("g1", &ar))
+                .await?;
+            assert_eq!(created.metadata.namespace, None);
+            assert_eq!(api.get("g1").await?.metadata.name.as_deref(), Some("g1"));
+            assert_eq!(api.list(&ListParams::default()).await?.items.len(), 1);
+            let namespaced: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+            assert_eq!(api_code(namespaced.get("g1").await), 404);
+            Ok(())
+        },
+    );
+}
+
+#[test]
 fn responses_carry_no_wall_clock_date_header() {
     // Proves hyper's automatic `date` header is off: nothing in a response depends on the
     // host's clock (DESIGN.md §8).

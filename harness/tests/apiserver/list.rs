@@ -103,6 +103,11 @@ fn an_exact_list_reads_history_until_it_is_compacted() {
         );
         server.compact_all();
         assert_eq!(api_code(api.list(&exact).await), 410);
+        assert_eq!(
+            api_code(api.list(&paged).await),
+            410,
+            "RV N with a limit is 410 once compacted"
+        );
         Ok(())
     });
 }
@@ -128,6 +133,34 @@ fn a_not_older_than_list_for_a_future_revision_waits_3s_then_is_504_too_large() 
         assert!(waited >= secs(3) && waited < secs(4), "waited {waited:?}");
         let current = server.revision().to_string();
         assert!(api.list(&ListParams::default().at(&current)).await.is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_not_older_than_list_waits_for_a_revision_that_arrives_within_3s_then_serves_it() {
+    // Proves the wait ends on the write, not on the 3 s bound: a list for the next revision
+    // returns as soon as a write 1 s later makes it, and it includes that write.
+    run(SimBuilder::new(15), |client, server| async move {
+        let api: Api<ConfigMap> = Api::default_namespaced(client);
+        create_many(&api, 1).await?;
+        let next = (server.revision() + 1).to_string();
+        let before = tokio::time::Instant::now();
+        let writer = async {
+            tokio::time::sleep(secs(1)).await;
+            api.create(&PostParams::default(), &cm("late", "x")).await
+        };
+        let at_next = ListParams::default().at(&next);
+        let (listed, written) = tokio::join!(api.list(&at_next), writer);
+        let waited = before.elapsed();
+        written?;
+        let listed = listed?;
+        assert_eq!(names(&listed), ["c0", "late"]);
+        assert_eq!(listed.metadata.resource_version, Some(next));
+        assert!(
+            waited >= secs(1) && waited < secs(2),
+            "answered when the write landed, not at the 3 s bound: {waited:?}"
+        );
         Ok(())
     });
 }
