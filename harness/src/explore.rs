@@ -10,7 +10,8 @@
 //! Shrinking runs in two passes, each candidate a full simulated run that must still violate
 //! the same checker: proptest's own value-tree shrinking of the generated case (bounded),
 //! then a greedy pass over the scenario itself (drop each fault, write and object; fewer
-//! replicas; shorter duration) until nothing more can go.
+//! replicas; shorter duration; halve a fault's length; keep-alive back on) until nothing
+//! more can go.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -194,10 +195,12 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
             Just(ReplicaChoice::Random),
             Just(ReplicaChoice::Pinned)
         ],
+        // One request per connection (each request picks its replica) in 30% of cases.
+        prop::bool::weighted(0.7),
     );
     let writes = prop::collection::vec(write(max_s), 0..=profile::MAX_WRITES);
     let churn = prop::option::weighted(0.3, churn(max_s));
-    let faults = prop::collection::vec(fault(kind, max_s), 0..=profile::MAX_FAULTS);
+    let faults = faults(kind, max_s);
     (
         10u64..=max_s,
         cluster,
@@ -215,7 +218,7 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
                 writes,
                 churn,
                 faults,
-                (workers, max_retries, policy),
+                (workers, max_retries, policy, keep_alive),
             )| {
                 let mirror = kind == Kind::Controller;
                 let mut workload = writes;
@@ -242,7 +245,10 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
                         name: subject.name.to_string(),
                         clients: 1,
                         hosts: 1,
-                        config: subject_config(kind, workers, max_retries, policy),
+                        config: SubjectConfig {
+                            keep_alive,
+                            ..subject_config(kind, workers, max_retries, policy)
+                        },
                     },
                     faults,
                     expect: Expect {
@@ -335,8 +341,32 @@ fn churn(max_s: u64) -> impl Strategy<Value = Workload> {
     })
 }
 
-/// One fault of the kinds that apply to `kind`, at whole seconds.
-fn fault(kind: Kind, max_s: u64) -> BoxedStrategy<crate::scenario::Fault> {
+/// A case's faults, swarm style: the case first enables a random subset of the fault kinds
+/// that apply to `kind` (each with probability 1/2), then draws up to
+/// [`profile::MAX_FAULTS`] faults from those alone. Cases that concentrate on a few kinds
+/// combine them far more often than a uniform draw over every kind would (Groce et al.,
+/// "Swarm Testing", ISSTA 2012): a paused cache *and* an expired watch in one case, say.
+fn faults(kind: Kind, max_s: u64) -> BoxedStrategy<Vec<crate::scenario::Fault>> {
+    let kinds = fault_kinds(kind, max_s);
+    prop::collection::vec(any::<bool>(), kinds.len())
+        .prop_flat_map(move |enabled| {
+            let chosen: Vec<_> = kinds
+                .iter()
+                .zip(&enabled)
+                .filter(|(_, on)| **on)
+                .map(|((w, k), _)| (*w, k.clone()))
+                .collect();
+            if chosen.is_empty() {
+                return Just(Vec::new()).boxed();
+            }
+            let one = prop::strategy::Union::new_weighted(chosen);
+            prop::collection::vec(one, 0..=profile::MAX_FAULTS).boxed()
+        })
+        .boxed()
+}
+
+/// Every fault kind that applies to `kind` with its weight, at whole seconds.
+fn fault_kinds(kind: Kind, max_s: u64) -> Vec<(u32, BoxedStrategy<crate::scenario::Fault>)> {
     use crate::scenario::Fault as F;
     let at = move || (0..max_s).prop_map(Dur::secs);
     let len = move || (1..=max_s).prop_map(Dur::secs);
@@ -349,102 +379,129 @@ fn fault(kind: Kind, max_s: u64) -> BoxedStrategy<crate::scenario::Fault> {
             Just(Requests::Write)
         ]
     };
-    let network = prop_oneof![
-        (at(), len(), replica()).prop_map(|(at, for_, replica)| F::Partition { at, for_, replica }),
-        (at(), len(), any::<bool>(), replica()).prop_map(|(at, for_, to, replica)| {
-            let direction = match to {
-                true => Direction::ToApiserver,
-                false => Direction::FromApiserver,
-            };
-            F::PartitionOneway {
+    let kinds: Vec<BoxedStrategy<F>> = vec![
+        (at(), len(), replica())
+            .prop_map(|(at, for_, replica)| F::Partition { at, for_, replica })
+            .boxed(),
+        (at(), len(), any::<bool>(), replica())
+            .prop_map(|(at, for_, to, replica)| {
+                let direction = match to {
+                    true => Direction::ToApiserver,
+                    false => Direction::FromApiserver,
+                };
+                F::PartitionOneway {
+                    at,
+                    for_,
+                    direction,
+                    replica,
+                }
+            })
+            .boxed(),
+        (at(), 1u64..=20, replica())
+            .prop_map(|(at, s, replica)| F::Hold {
+                at,
+                for_: Dur::secs(s),
+                replica,
+            })
+            .boxed(),
+        (at(), len(), 50u64..=2000, replica())
+            .prop_map(|(at, for_, ms, replica)| F::Latency {
                 at,
                 for_,
-                direction,
+                latency: Dur::millis(ms),
                 replica,
-            }
-        }),
-        (at(), 1u64..=20, replica()).prop_map(|(at, s, replica)| F::Hold {
-            at,
-            for_: Dur::secs(s),
-            replica
-        }),
-        (at(), len(), 50u64..=2000, replica()).prop_map(|(at, for_, ms, replica)| F::Latency {
-            at,
-            for_,
-            latency: Dur::millis(ms),
-            replica
-        }),
-        (at(), len(), 1u32..=200, replica()).prop_map(|(at, for_, permille, replica)| F::Loss {
-            at,
-            for_,
-            rate: f64::from(permille) / 1000.0,
-            replica
-        }),
-        (at(), replica()).prop_map(|(at, replica)| F::ConnectionReset { at, replica }),
-    ];
-    let apiserver = prop_oneof![
-        (at(), 0usize..3, 1u64..=30).prop_map(|(at, replica, s)| F::CrashReplica {
-            at,
-            replica,
-            restart_after: Dur::secs(s)
-        }),
-        (at(), len(), 1u64..=10, replica()).prop_map(|(at, for_, lag, replica)| F::CacheLag {
-            at,
-            for_,
-            lag: Dur::secs(lag),
-            replica
-        }),
-        (at(), len(), replica()).prop_map(|(at, for_, replica)| F::CachePause {
-            at,
-            for_,
-            replica
-        }),
-        at().prop_map(|at| F::Compact { at }),
-        (at(), replica()).prop_map(|(at, replica)| F::ExpireWatches { at, replica }),
-        (at(), replica()).prop_map(|(at, replica)| F::DropWatches { at, replica }),
+            })
+            .boxed(),
+        (at(), len(), 1u32..=200, replica())
+            .prop_map(|(at, for_, permille, replica)| F::Loss {
+                at,
+                for_,
+                rate: f64::from(permille) / 1000.0,
+                replica,
+            })
+            .boxed(),
+        (at(), replica())
+            .prop_map(|(at, replica)| F::ConnectionReset { at, replica })
+            .boxed(),
+        (at(), 0usize..3, 1u64..=30)
+            .prop_map(|(at, replica, s)| F::CrashReplica {
+                at,
+                replica,
+                restart_after: Dur::secs(s),
+            })
+            .boxed(),
+        (at(), len(), 1u64..=10, replica())
+            .prop_map(|(at, for_, lag, replica)| F::CacheLag {
+                at,
+                for_,
+                lag: Dur::secs(lag),
+                replica,
+            })
+            .boxed(),
+        (at(), len(), replica())
+            .prop_map(|(at, for_, replica)| F::CachePause { at, for_, replica })
+            .boxed(),
+        at().prop_map(|at| F::Compact { at }).boxed(),
+        (at(), replica())
+            .prop_map(|(at, replica)| F::ExpireWatches { at, replica })
+            .boxed(),
+        (at(), replica())
+            .prop_map(|(at, replica)| F::DropWatches { at, replica })
+            .boxed(),
         (
             at(),
             len(),
             prop_oneof![Just(429u16), Just(500), Just(503), Just(504)],
             1u32..=10,
             prop::option::of((1u64..=5).prop_map(Dur::secs)),
-            requests()
+            requests(),
         )
-            .prop_map(|(at, for_, code, tenths, retry_after, requests)| {
-                F::HttpErrors {
+            .prop_map(
+                |(at, for_, code, tenths, retry_after, requests)| F::HttpErrors {
                     at,
                     for_,
                     code,
                     rate: f64::from(tenths) / 10.0,
                     retry_after,
                     requests,
-                }
-            }),
-        (at(), len(), 1u64..=10, requests()).prop_map(|(at, for_, s, requests)| {
-            F::SlowResponses {
+                },
+            )
+            .boxed(),
+        (at(), len(), 1u64..=10, requests())
+            .prop_map(|(at, for_, s, requests)| F::SlowResponses {
                 at,
                 for_,
                 delay: Dur::secs(s),
                 requests,
-            }
-        }),
-        (at(), 1u64..=10).prop_map(|(at, s)| F::CrashSubject {
-            at,
-            restart_after: Dur::secs(s)
-        }),
+            })
+            .boxed(),
+        (at(), 1u64..=10)
+            .prop_map(|(at, s)| F::CrashSubject {
+                at,
+                restart_after: Dur::secs(s),
+            })
+            .boxed(),
     ];
-    match kind {
-        Kind::Watcher | Kind::Informer => prop_oneof![6 => network, 9 => apiserver].boxed(),
-        Kind::Controller => {
-            let key = || prop::option::of((0usize..3).prop_map(|i| format!("default/o-{i}")));
-            let control = prop_oneof![
-                (at(), len(), 1u64..=20, key()).prop_map(|(at, for_, s, key)| F::SlowReconcile {
+    // Weights: a network or apiserver kind 1 each; a controller's own faults (slow or
+    // failing reconciles) 3 each, as most controller bugs need them.
+    let mut weighted: Vec<(u32, BoxedStrategy<F>)> = kinds.into_iter().map(|k| (1, k)).collect();
+    if kind == Kind::Controller {
+        let key = || prop::option::of((0usize..3).prop_map(|i| format!("default/o-{i}")));
+        weighted.push((
+            3,
+            (at(), len(), 1u64..=20, key())
+                .prop_map(|(at, for_, s, key)| F::SlowReconcile {
                     at,
                     for_,
                     delay: Dur::secs(s),
-                    key
-                }),
-                (at(), 1u32..=8, any::<bool>(), key()).prop_map(|(at, times, terminal, key)| {
+                    key,
+                })
+                .boxed(),
+        ));
+        weighted.push((
+            3,
+            (at(), 1u32..=8, any::<bool>(), key())
+                .prop_map(|(at, times, terminal, key)| {
                     let class = match terminal {
                         true => ErrorClass::Terminal,
                         false => ErrorClass::Retryable,
@@ -455,11 +512,11 @@ fn fault(kind: Kind, max_s: u64) -> BoxedStrategy<crate::scenario::Fault> {
                         class,
                         key,
                     }
-                }),
-            ];
-            prop_oneof![3 => network, 4 => apiserver, 6 => control].boxed()
-        }
+                })
+                .boxed(),
+        ));
     }
+    weighted
 }
 
 /// Makes a scenario valid after its duration or replica count changed: every fault and
@@ -841,7 +898,8 @@ fn shrink(
 }
 
 /// Candidates one step smaller than `s`, most reducing first: drop a fault, drop a write,
-/// drop an object, fewer replicas, a shorter duration.
+/// drop an object, fewer replicas, a shorter duration, a fault half as long, keep-alive
+/// back on.
 fn smaller(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
     for i in (0..s.faults.len()).rev() {
@@ -875,6 +933,21 @@ fn smaller(s: &Scenario) -> Vec<Scenario> {
         let mut c = s.clone();
         c.duration = Dur::secs(secs);
         fit(&mut c);
+        out.push(c);
+    }
+    for i in 0..s.faults.len() {
+        let mut c = s.clone();
+        if let Some(len) = c.faults[i]
+            .length_mut()
+            .filter(|l| l.0 > Duration::from_secs(1))
+        {
+            *len = Dur::secs((len.0.as_secs() / 2).max(1));
+            out.push(c);
+        }
+    }
+    if !s.subject.config.keep_alive {
+        let mut c = s.clone();
+        c.subject.config.keep_alive = true;
         out.push(c);
     }
     out

@@ -66,6 +66,30 @@ impl Fault {
         }
     }
 
+    /// How long it lasts (`for`, or `restart_after` for crashes), to edit; `None` for
+    /// instant faults.
+    pub fn length_mut(&mut self) -> Option<&mut Dur> {
+        match self {
+            Fault::Partition { for_, .. }
+            | Fault::PartitionOneway { for_, .. }
+            | Fault::Hold { for_, .. }
+            | Fault::Latency { for_, .. }
+            | Fault::Loss { for_, .. }
+            | Fault::CacheLag { for_, .. }
+            | Fault::CachePause { for_, .. }
+            | Fault::HttpErrors { for_, .. }
+            | Fault::SlowResponses { for_, .. }
+            | Fault::SlowReconcile { for_, .. } => Some(for_),
+            Fault::CrashReplica { restart_after, .. }
+            | Fault::CrashSubject { restart_after, .. } => Some(restart_after),
+            Fault::ConnectionReset { .. }
+            | Fault::Compact { .. }
+            | Fault::ExpireWatches { .. }
+            | Fault::DropWatches { .. }
+            | Fault::ReconcileErrors { .. } => None,
+        }
+    }
+
     /// The replica it targets, if one.
     pub fn replica(&self) -> Option<usize> {
         match self {

@@ -128,6 +128,9 @@ pub struct ClientConfig {
     pub namespace: String,
     /// Closes this client's connections on demand (before a crash, see [`Kill`]).
     pub kill: Kill,
+    /// Keep idle connections for the next request (`false`: one request per connection,
+    /// each choosing its replica).
+    pub keep_alive: bool,
 }
 
 /// Closes every connection made with it, in the order they were made.
@@ -180,7 +183,7 @@ impl Kill {
 }
 
 impl ClientConfig {
-    /// Round robin over `replicas`, 5 s connect timeout, namespace `default`.
+    /// Round robin over `replicas`, 5 s connect timeout, namespace `default`, keep-alive.
     pub fn new(replicas: usize) -> Self {
         Self {
             replicas,
@@ -188,12 +191,19 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             namespace: "default".into(),
             kill: Kill::default(),
+            keep_alive: true,
         }
     }
 
     /// Sets the replica policy.
     pub fn policy(mut self, policy: ReplicaPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Sets whether idle connections are reused.
+    pub fn keep_alive(mut self, keep_alive: bool) -> Self {
+        self.keep_alive = keep_alive;
         self
     }
 }
@@ -346,10 +356,14 @@ impl AsyncWrite for SimStream {
 /// A `kube::Client` wired to the simulated cluster. Call it *inside* a turmoil host (the
 /// client spawns its buffer worker and connection tasks on the current runtime).
 pub fn client(config: &ClientConfig) -> kube::Client {
-    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+    builder
         .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(SimConnector::new(config));
+        .timer(TokioTimer::new());
+    if !config.keep_alive {
+        builder.pool_max_idle_per_host(0);
+    }
+    let http = builder.build(SimConnector::new(config));
     let svc = tower::ServiceBuilder::new()
         .layer(BaseUriLayer::new(http::Uri::from_static(
             "http://apiserver",

@@ -297,11 +297,9 @@ fn spawn_subjects(
             let ctxs: Vec<Ctx> = (0..s.subject.clients)
                 .map(|c| {
                     let instance = h * s.subject.clients + c;
-                    let mut config = ClientConfig::new(s.cluster.replicas).policy(policy(
-                        &s,
-                        instance,
-                        incarnation,
-                    ));
+                    let mut config = ClientConfig::new(s.cluster.replicas)
+                        .policy(policy(&s, instance, incarnation))
+                        .keep_alive(s.subject.config.keep_alive);
                     config.kill = kill.clone();
                     Ctx {
                         instance,

@@ -538,6 +538,10 @@ pub struct SubjectConfig {
     pub replica_policy: ReplicaChoice,
     /// Record individual events in the trace (off for load scenarios).
     pub trace_events: bool,
+    /// Reuse idle connections (HTTP keep-alive). `false`: a connection serves one request,
+    /// so every request picks its replica anew, as behind a load balancer that balances
+    /// requests rather than connections.
+    pub keep_alive: bool,
 }
 
 impl Default for SubjectConfig {
@@ -551,6 +555,7 @@ impl Default for SubjectConfig {
             max_retries: 5,
             replica_policy: ReplicaChoice::RoundRobin,
             trace_events: true,
+            keep_alive: true,
         }
     }
 }
