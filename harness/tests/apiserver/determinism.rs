@@ -81,6 +81,45 @@ fn busy(seed: u64) -> Vec<String> {
     server.access_log()
 }
 
+/// Runs `f` while another thread keeps taking tokio task ids (process-wide), as the other
+/// simulations of a parallel test run do.
+fn with_busy_neighbour<T>(f: impl FnOnce() -> T) -> T {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let neighbour = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::spawn(async {}).await.expect("runs");
+            }
+        });
+    });
+    let out = f();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    neighbour.join().expect("the neighbour ends");
+    out
+}
+
+#[test]
+fn the_log_does_not_depend_on_what_else_runs_in_the_process() {
+    // Task ids are process-wide; anything ordered by them (turmoil's crash drops a host's
+    // tasks in that order) makes a run depend on its neighbours. CI caught exactly that
+    // between parallel tests; here a neighbour thread provokes it on purpose.
+    let a = busy(7);
+    for round in 0..3 {
+        let b = with_busy_neighbour(|| busy(7));
+        if let Some(i) = a.iter().zip(&b).position(|(x, y)| x != y) {
+            panic!(
+                "with a busy neighbour (round {round}) the runs diverge at line {i}:\n  {}\n  {}",
+                a[i], b[i]
+            );
+        }
+        assert_eq!(a.len(), b.len());
+    }
+}
+
 #[test]
 fn the_same_seed_gives_a_byte_identical_log_of_every_request_and_response() {
     let a = busy(7);
