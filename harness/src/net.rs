@@ -173,6 +173,15 @@ impl Kill {
         self.0.lock().expect("kill lock").generation != generation
     }
 
+    /// Forgets a dropped stream (its waker would keep a finished task alive and make every
+    /// later `wait` scan further).
+    fn forget(&self, id: u64) {
+        let mut st = self.0.lock().expect("kill lock");
+        if let Some(i) = st.wakers.iter().position(|(w, _)| *w == id) {
+            st.wakers.remove(i);
+        }
+    }
+
     fn wait(&self, id: u64, cx: &Context<'_>) {
         let mut st = self.0.lock().expect("kill lock");
         match st.wakers.iter_mut().find(|(i, _)| *i == id) {
@@ -301,6 +310,12 @@ impl SimStream {
                 "connection closed by the harness (process crash)",
             )),
         }
+    }
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        self.kill.forget(self.id);
     }
 }
 
