@@ -207,3 +207,33 @@ fn the_replica_is_chosen_per_connection_by_a_seeded_policy() {
         ["r2", "r2", "r2"]
     );
 }
+
+/// The replica that served each of `n` sequential lists by one client.
+fn list_replicas(keep_alive: bool, n: usize) -> Vec<String> {
+    let builder = SimBuilder::new(3)
+        .replicas(2)
+        .cluster(|c| c.access_log = true);
+    let (mut sim, server) = builder.build().expect("valid");
+    sim.client("client", async move {
+        let config = ClientConfig::new(2).keep_alive(keep_alive);
+        let api: Api<ConfigMap> = Api::default_namespaced(client(&config));
+        for _ in 0..n {
+            api.list(&ListParams::default()).await?;
+        }
+        Ok(())
+    });
+    sim.run().expect("ran");
+    server
+        .access_log()
+        .iter()
+        .map(|l| l.split(' ').nth(1).expect("replica field").to_string())
+        .collect()
+}
+
+#[test]
+fn without_keep_alive_every_request_dials_anew_and_picks_its_replica() {
+    // Proves the `keep_alive` knob: with it, sequential requests share one connection (one
+    // replica); without it, each request is a new connection, so round robin alternates.
+    assert_eq!(list_replicas(true, 4), ["r0", "r0", "r0", "r0"]);
+    assert_eq!(list_replicas(false, 4), ["r0", "r1", "r0", "r1"]);
+}
