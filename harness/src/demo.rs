@@ -84,7 +84,7 @@ pub fn run(seed: u64) -> Result<DemoOutcome, String> {
     let builder = SimBuilder::new(seed)
         .duration(DEMO_LENGTH + Duration::from_secs(60))
         .cluster(|c| c.watch_cache_capacity = 8);
-    let (mut sim, server) = builder.build()?;
+    let (mut sim, server) = builder.build().map_err(|e| e.to_string())?;
     let timeline: Timeline = Rc::default();
     let view: Rc<RefCell<BTreeMap<String, String>>> = Rc::default();
     let counters = Rc::new(RefCell::new((0u32, 0u32)));

@@ -144,7 +144,9 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     scenario.seed = seed.unwrap_or(scenario.seed);
     let s = &scenario;
     let builder = sim_builder(s);
-    let (mut sim, server) = builder.build().map_err(RunError::Cluster)?;
+    let (mut sim, server) = builder
+        .build()
+        .map_err(|e| RunError::Cluster(e.to_string()))?;
     put_objects(s, &server)?;
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();

@@ -4,9 +4,30 @@
 //! The server code is unchanged; only the transport (tokio's `TcpListener`) and the clock
 //! (`Clock::Wall`, for timestamps) differ from the simulation.
 
+use std::io;
 use std::net::SocketAddr;
 
-use crate::apiserver::{ApiServer, Clock, ClusterConfig};
+use crate::apiserver::{ApiServer, Clock, ClusterConfig, ClusterError};
+
+/// Why [`serve`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The cluster configuration was refused.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The listener's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bound listener did not tell its address.
+    #[error("listener address: {0}")]
+    LocalAddr(#[source] io::Error),
+}
 
 /// A running loopback apiserver.
 #[derive(Debug)]
@@ -19,15 +40,13 @@ pub struct Served {
 
 /// Binds `addr` and serves the cluster on the current tokio runtime until the runtime stops.
 /// Connections are spread over the replicas in turn; each replica has its own watch cache.
-pub async fn serve(addr: SocketAddr, config: ClusterConfig) -> Result<Served, String> {
+pub async fn serve(addr: SocketAddr, config: ClusterConfig) -> Result<Served, ServeError> {
     let replicas = config.replicas;
     let server = ApiServer::new(config, Clock::Wall)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("listener address: {e}"))?;
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
     for replica in 0..replicas {
         tokio::spawn(server.clone().run_cache_pump(replica));
     }

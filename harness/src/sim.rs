@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::apiserver::{ApiServer, Clock, ClusterConfig};
+use crate::apiserver::{ApiServer, Clock, ClusterConfig, ClusterError};
 use crate::net::{replica_host, serve_replica};
 
 /// The simulated wall clock starts here (2025-01-01T00:00:00Z): timestamps derive from the
@@ -68,8 +68,9 @@ impl SimBuilder {
         self
     }
 
-    /// The simulation (with replica hosts registered) and a handle on the server.
-    pub fn build<'a>(&self) -> Result<(turmoil::Sim<'a>, ApiServer), String> {
+    /// The simulation (with replica hosts registered) and a handle on the server; fails when
+    /// the cluster configuration is refused.
+    pub fn build<'a>(&self) -> Result<(turmoil::Sim<'a>, ApiServer), ClusterError> {
         let epoch = Duration::from_secs(EPOCH_SECS);
         let server = ApiServer::new(self.cluster.clone(), Clock::Sim { epoch })?;
         let mut sim = turmoil::Builder::new()

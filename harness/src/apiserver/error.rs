@@ -1,4 +1,5 @@
-//! Kubernetes `Status` errors, as the simulated apiserver returns them.
+//! The server's errors: Kubernetes `Status` answers ([`ApiError`], what clients see) and the
+//! refusals of a cluster configuration ([`ClusterError`], what the harness sees).
 
 use serde_json::{json, Value};
 
@@ -184,6 +185,20 @@ impl ApiError {
         }
         status
     }
+}
+
+/// Why [`super::ApiServer::new`] refused a cluster configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// `replicas` is 0.
+    #[error("a cluster needs at least one apiserver replica")]
+    NoReplicas,
+    /// A CRD repeats the group and plural of a built-in or of an earlier CRD.
+    #[error("resource {plural} is declared twice")]
+    Crd {
+        /// The repeated resource, as `plural.group`.
+        plural: String,
+    },
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use signal::Signal;
 
 pub use cache::WatchCache;
-pub use error::ApiError;
+pub use error::{ApiError, ClusterError};
 pub use hook::{HookId, RequestHook, RequestInfo, Verdict};
 pub use http::Body;
 pub use resource::{ResourceType, Resources};
@@ -161,10 +161,11 @@ impl std::fmt::Debug for ApiServer {
 }
 
 impl ApiServer {
-    /// A server with the `default`, `kube-system` and `kube-public` namespaces.
-    pub fn new(config: ClusterConfig, clock: Clock) -> Result<Self, String> {
+    /// A server with the `default`, `kube-system` and `kube-public` namespaces; refuses a
+    /// configuration without replicas or with a CRD declared twice.
+    pub fn new(config: ClusterConfig, clock: Clock) -> Result<Self, ClusterError> {
         if config.replicas == 0 {
-            return Err("a cluster needs at least one apiserver replica".into());
+            return Err(ClusterError::NoReplicas);
         }
         let resources = Resources::with_crds(&config.crds)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

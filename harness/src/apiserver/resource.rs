@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::ClusterError;
+
 /// One served resource: group / version / kind / plural / scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -84,17 +86,16 @@ pub struct Resources {
 impl Resources {
     /// Built-ins plus the given CRDs; a CRD that repeats a group/plural replaces nothing and is
     /// reported as an error.
-    pub fn with_crds(crds: &[ResourceType]) -> Result<Self, String> {
+    pub fn with_crds(crds: &[ResourceType]) -> Result<Self, ClusterError> {
         let mut types = ResourceType::builtins();
         for crd in crds {
             if types
                 .iter()
                 .any(|t| t.group == crd.group && t.plural == crd.plural)
             {
-                return Err(format!(
-                    "resource {} is declared twice",
-                    crd.qualified_plural()
-                ));
+                return Err(ClusterError::Crd {
+                    plural: crd.qualified_plural(),
+                });
             }
             types.push(crd.clone());
         }
@@ -128,5 +129,21 @@ impl Resources {
     /// The index of `namespaces`.
     pub fn namespaces(&self) -> usize {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crd_repeating_a_builtin_plural_is_refused_by_name() {
+        let dup = ResourceType::new("", "v2", "Pod", "pods", true);
+        assert_eq!(
+            Resources::with_crds(&[dup]).unwrap_err(),
+            ClusterError::Crd {
+                plural: "pods".into()
+            }
+        );
     }
 }
