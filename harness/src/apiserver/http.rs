@@ -14,8 +14,9 @@ use serde_json::{json, Map, Value};
 use super::discovery;
 use super::error::ApiError;
 use super::merge::merge_patch;
+use super::meta::metadata_mut;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{metadata_mut, ObjKey, Preconditions, Store};
+use super::store::{ObjKey, Preconditions, Store};
 use super::watch::WatchRequest;
 use super::ApiServer;
 use super::{RequestInfo, Verdict};
@@ -769,51 +770,6 @@ fn check_body(
         meta.remove("namespace");
     }
     Ok(obj)
-}
-
-/// Creates or replaces an object given with apiVersion/kind/namespace (harness-side writes).
-pub(super) fn put_object(
-    store: &mut Store,
-    obj: Value,
-    now: std::time::Duration,
-) -> Result<Arc<Value>, ApiError> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
-    let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    let res = store
-        .resources()
-        .find_kind(&api_version, &kind)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "no resource serves apiVersion {api_version:?} kind {kind:?}"
-            ))
-        })?;
-    let ns = obj["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let namespaced = store.resources().get(res).namespaced;
-    if namespaced == ns.is_empty() {
-        return Err(ApiError::bad_request(if namespaced {
-            format!("{kind} is namespaced: metadata.namespace is required")
-        } else {
-            format!("{kind} is cluster-scoped: metadata.namespace must be empty")
-        }));
-    }
-    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let Value::Object(mut map) = obj else {
-        return Err(ApiError::bad_request("an object must be a JSON object"));
-    };
-    let key = ObjKey {
-        res,
-        ns: ns.clone(),
-        name,
-    };
-    if store.get(&key).is_some() {
-        metadata_mut(&mut map).remove("resourceVersion");
-        store.update(&key, map, now)
-    } else {
-        store.create(res, &ns, map, now)
-    }
 }
 
 #[cfg(test)]

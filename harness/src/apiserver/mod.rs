@@ -1,7 +1,7 @@
 //! The simulated kube-apiserver: an MVCC store shared by several replicas, each with its own
 //! watch cache, behind one HTTP service that speaks the Kubernetes API (DESIGN.md §3).
 //!
-//! - [`store`]: the synchronous MVCC core ("etcd").
+//! - [`store`]: the synchronous MVCC core ("etcd"), with [`meta`]'s object helpers.
 //! - [`cache`]: a replica's watch cache (ring, lag, pause).
 //! - [`http`]: routing, query validation, CRUD/list handlers, `Status` errors.
 //! - [`watch`]: watch streams (initial events, bookmarks, deadlines, 410 in-stream).
@@ -16,6 +16,7 @@ mod error;
 mod hook;
 mod http;
 mod merge;
+mod meta;
 mod resource;
 mod selector;
 mod signal;
@@ -34,9 +35,10 @@ pub use cache::WatchCache;
 pub use error::{ApiError, ClusterError};
 pub use hook::{HookId, RequestHook, RequestInfo, Verdict};
 pub use http::Body;
+pub use meta::{invalid_name, timestamp};
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
-pub use store::{invalid_name, timestamp, EventType, ObjKey, Preconditions, Store, StoreEvent};
+pub use store::{EventType, ObjKey, Preconditions, Store, StoreEvent};
 
 /// Knobs of a simulated cluster. Defaults follow kube-apiserver's.
 #[derive(Debug, Clone)]
@@ -368,7 +370,7 @@ impl ApiServer {
         let now = self.now();
         let out = {
             let mut st = self.lock();
-            http::put_object(&mut st.store, obj, now)
+            st.store.put(obj, now)
         };
         self.poke();
         out

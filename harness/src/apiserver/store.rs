@@ -6,13 +6,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
+use super::meta::{
+    carry_server_fields, finalizers, invalid_name, meta_str, metadata_mut, rv_of, same_content,
+    spec_changed, timestamp,
+};
 use super::resource::Resources;
 
 /// Identifies one object: resource index, namespace (`""` when cluster-scoped), name.
@@ -321,6 +325,49 @@ impl Store {
         Ok(self.commit(key.clone(), Some(obj), EventType::Modified, now))
     }
 
+    /// Creates or replaces an object given with apiVersion/kind/namespace (harness-side
+    /// writes: initial objects, workload generators). A replace keeps the server-owned fields
+    /// (uid, creationTimestamp, ...) and ignores the given resourceVersion.
+    pub fn put(&mut self, obj: Value, now: Duration) -> Result<Written, ApiError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = obj["kind"].as_str().unwrap_or("").to_string();
+        let res = self
+            .resources
+            .find_kind(&api_version, &kind)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no resource serves apiVersion {api_version:?} kind {kind:?}"
+                ))
+            })?;
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let namespaced = self.resources.get(res).namespaced;
+        if namespaced == ns.is_empty() {
+            return Err(ApiError::bad_request(if namespaced {
+                format!("{kind} is namespaced: metadata.namespace is required")
+            } else {
+                format!("{kind} is cluster-scoped: metadata.namespace must be empty")
+            }));
+        }
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let Value::Object(mut map) = obj else {
+            return Err(ApiError::bad_request("an object must be a JSON object"));
+        };
+        let key = ObjKey {
+            res,
+            ns: ns.clone(),
+            name,
+        };
+        if self.get(&key).is_some() {
+            metadata_mut(&mut map).remove("resourceVersion");
+            self.update(&key, map, now)
+        } else {
+            self.create(res, &ns, map, now)
+        }
+    }
+
     /// Deletes an object, or marks it for deletion when it has finalizers.
     pub fn delete(
         &mut self,
@@ -484,53 +531,6 @@ impl Store {
     }
 }
 
-/// `metadata` of an object, created if absent or not an object.
-pub fn metadata_mut(obj: &mut Map<String, Value>) -> &mut Map<String, Value> {
-    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
-    if !meta.is_object() {
-        *meta = json!({});
-    }
-    meta.as_object_mut().expect("metadata is an object")
-}
-
-fn meta_str<'a>(obj: &'a Map<String, Value>, field: &str) -> &'a str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-/// The object's resourceVersion string.
-pub fn rv_of(obj: &Value) -> &str {
-    obj["metadata"]["resourceVersion"].as_str().unwrap_or("")
-}
-
-/// RFC 3339 timestamp (seconds) of a duration since the UNIX epoch; never reads the clock.
-pub fn timestamp(since_epoch: Duration) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + since_epoch).to_string()
-}
-
-/// Why a name is not a DNS-1123 subdomain, if it is not.
-pub fn invalid_name(name: &str) -> Option<&'static str> {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if name.len() > 253 {
-        return Some("must be no more than 253 characters");
-    }
-    if !name.chars().all(ok_char) || !alnum(name.chars().next()) || !alnum(name.chars().last()) {
-        return Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
-    }
-    None
-}
-
-fn finalizers(obj: &Map<String, Value>) -> Vec<Value> {
-    obj.get("metadata")
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
 fn check_preconditions(
     current: &Value,
     pre: &Preconditions,
@@ -549,51 +549,6 @@ fn check_preconditions(
         }
     }
     Ok(())
-}
-
-/// Fields the server owns are carried over from the stored object on update.
-fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>) {
-    let meta = metadata_mut(obj);
-    for field in [
-        "uid",
-        "creationTimestamp",
-        "namespace",
-        "generation",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-    ] {
-        match current["metadata"].get(field) {
-            Some(v) => meta.insert(field.into(), v.clone()),
-            None => meta.remove(field),
-        };
-    }
-    meta.insert(
-        "resourceVersion".into(),
-        current["metadata"]["resourceVersion"].clone(),
-    );
-    meta.remove("generateName");
-}
-
-fn without(obj: &Value, fields: &[&str]) -> Value {
-    let mut v = obj.clone();
-    if let Value::Object(m) = &mut v {
-        for f in fields {
-            m.remove(*f);
-        }
-    }
-    v
-}
-
-fn same_content(current: &Value, new: &Map<String, Value>) -> bool {
-    let new = Value::Object(new.clone());
-    without(current, &["apiVersion", "kind"]) == without(&new, &["apiVersion", "kind"])
-}
-
-/// Generation moves when anything but metadata and status changes (kube-apiserver's rule for
-/// resources with a status subresource).
-fn spec_changed(current: &Value, new: &Map<String, Value>) -> bool {
-    let skip = ["apiVersion", "kind", "metadata", "status"];
-    without(current, &skip) != without(&Value::Object(new.clone()), &skip)
 }
 
 #[cfg(test)]
@@ -731,10 +686,41 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_derive_from_the_given_time_not_the_clock() {
+    fn put_creates_then_replaces_keeping_the_uid() {
+        // A put of an absent object creates it; a second put replaces it in place, with the
+        // server-owned uid carried over and the stale resourceVersion of the body ignored.
+        let mut s = store();
+        let cm = |v: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "a", "namespace": "default", "resourceVersion": "1"},
+                   "data": {"k": v}})
+        };
+        let created = s.put(cm("1"), Duration::ZERO).unwrap();
+        let replaced = s.put(cm("2"), Duration::ZERO).unwrap();
+        assert_eq!(replaced["data"]["k"], "2");
+        assert_eq!(replaced["metadata"]["uid"], created["metadata"]["uid"]);
         assert_eq!(
-            timestamp(Duration::from_secs(1_700_000_000)),
-            "2023-11-14T22:13:20Z"
+            (rv_of(&created), rv_of(&replaced), s.revision()),
+            ("3", "4", 4)
         );
+    }
+
+    #[test]
+    fn put_of_a_namespaced_kind_without_namespace_names_the_problem() {
+        let mut s = store();
+        let e = s
+            .put(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+                Duration::ZERO,
+            )
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                400,
+                "ConfigMap is namespaced: metadata.namespace is required"
+            )
+        );
+        assert_eq!(s.revision(), 2, "nothing was written");
     }
 }

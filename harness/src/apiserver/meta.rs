@@ -1,0 +1,111 @@
+//! Helpers over an object's JSON: its `metadata` map, resourceVersion, finalizers, name rules,
+//! timestamps, and the comparisons an update needs (what changed, what the server owns).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+/// `metadata` of an object, created if absent or not an object.
+pub fn metadata_mut(obj: &mut Map<String, Value>) -> &mut Map<String, Value> {
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("metadata is an object")
+}
+
+pub(super) fn meta_str<'a>(obj: &'a Map<String, Value>, field: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The object's resourceVersion string.
+pub fn rv_of(obj: &Value) -> &str {
+    obj["metadata"]["resourceVersion"].as_str().unwrap_or("")
+}
+
+/// RFC 3339 timestamp (seconds) of a duration since the UNIX epoch; never reads the clock.
+pub fn timestamp(since_epoch: Duration) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + since_epoch).to_string()
+}
+
+/// Why a name is not a DNS-1123 subdomain, if it is not.
+pub fn invalid_name(name: &str) -> Option<&'static str> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if name.len() > 253 {
+        return Some("must be no more than 253 characters");
+    }
+    if !name.chars().all(ok_char) || !alnum(name.chars().next()) || !alnum(name.chars().last()) {
+        return Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
+    }
+    None
+}
+
+pub(super) fn finalizers(obj: &Map<String, Value>) -> Vec<Value> {
+    obj.get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Fields the server owns are carried over from the stored object on update.
+pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>) {
+    let meta = metadata_mut(obj);
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
+        match current["metadata"].get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    meta.insert(
+        "resourceVersion".into(),
+        current["metadata"]["resourceVersion"].clone(),
+    );
+    meta.remove("generateName");
+}
+
+fn without(obj: &Value, fields: &[&str]) -> Value {
+    let mut v = obj.clone();
+    if let Value::Object(m) = &mut v {
+        for f in fields {
+            m.remove(*f);
+        }
+    }
+    v
+}
+
+pub(super) fn same_content(current: &Value, new: &Map<String, Value>) -> bool {
+    let new = Value::Object(new.clone());
+    without(current, &["apiVersion", "kind"]) == without(&new, &["apiVersion", "kind"])
+}
+
+/// Generation moves when anything but metadata and status changes (kube-apiserver's rule for
+/// resources with a status subresource).
+pub(super) fn spec_changed(current: &Value, new: &Map<String, Value>) -> bool {
+    let skip = ["apiVersion", "kind", "metadata", "status"];
+    without(current, &skip) != without(&Value::Object(new.clone()), &skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_derive_from_the_given_time_not_the_clock() {
+        assert_eq!(
+            timestamp(Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+}
