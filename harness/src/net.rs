@@ -23,8 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use kube::client::middleware::BaseUriLayer;
@@ -51,31 +49,6 @@ pub async fn serve_replica(server: ApiServer, replica: usize) -> turmoil::Result
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(server.clone().serve_connection(replica, stream));
-    }
-}
-
-impl ApiServer {
-    /// Serves HTTP/1.1 on one accepted connection as replica `replica` (any transport). The
-    /// `date` header is off: it would read the wall clock.
-    pub async fn serve_connection<IO>(self, replica: usize, io: IO)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let mut resets = self.connection_resets(replica);
-        let svc = service_fn(move |req| {
-            let server = self.clone();
-            async move { Ok::<_, std::convert::Infallible>(server.handle(replica, req).await) }
-        });
-        let conn = http1::Builder::new()
-            .auto_date_header(false)
-            .serve_connection(TokioIo::new(io), svc);
-        tokio::select! {
-            biased;
-            _ = resets.changed() => tracing::debug!(replica, "apiserver connection reset"),
-            r = conn => if let Err(e) = r {
-                tracing::debug!(replica, error = %e, "apiserver connection ended");
-            },
-        }
     }
 }
 

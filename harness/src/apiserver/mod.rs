@@ -1,23 +1,45 @@
 //! The simulated kube-apiserver: an MVCC store shared by several replicas, each with its own
 //! watch cache, behind one HTTP service that speaks the Kubernetes API (DESIGN.md §3).
 //!
-//! - [`store`]: the synchronous MVCC core ("etcd"), with [`meta`]'s object helpers.
-//! - [`cache`]: a replica's watch cache (ring, lag, pause).
-//! - [`http`]: routing, query validation, CRUD/list handlers, `Status` errors.
-//! - [`watch`]: watch streams (initial events, bookmarks, deadlines, 410 in-stream).
-//! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists.
+//! Files, in the order a request flows through them (arrows point down only):
+//! - `connection.rs`: HTTP/1.1 on any byte stream; each request counted, put to the
+//!   hooks' [`Verdict`] (`hook.rs`), dispatched, and written to the access log.
+//! - `routing.rs`: what a path names, and the dispatch to a handler.
+//! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists.
+//! - `list.rs`: list planning (cache or store, exact revisions), pagination, continue tokens.
+//! - `watch.rs`: watch requests, where a stream starts, and its loop (initial events,
+//!   bookmarks, deadlines, 410 in-stream).
+//! - `object.rs`: create, get, update, merge patch (`merge.rs`), delete.
+//! - `query.rs` and `body.rs`: query parameters, request and response bodies.
+//! - `store.rs`: the synchronous MVCC core ("etcd"), with `meta.rs`'s object helpers;
+//!   `cache.rs`: a replica's watch cache (ring, lag, pause); `selector.rs`: label and field
+//!   selectors; `resource.rs`: the served types; `error.rs`: `Status` errors and
+//!   [`ClusterError`].
+//! - `control.rs`: fault controls (compaction, cache lag/pause, dropped and expired watches,
+//!   connection resets) and the background tasks (cache pump, compactor); `direct.rs`: reads
+//!   and writes that bypass HTTP; `signal.rs`: deterministic wake-ups.
+//!
+//! This file holds the configuration, the shared state behind one lock, and the few
+//! accessors through which the other files reach it.
 //!
 //! The server is transport-agnostic: [`ApiServer::serve_connection`] serves any byte stream,
 //! the turmoil glue in [`crate::net`] and the `serve` mode on a real TCP listener both use it.
 
+mod body;
 mod cache;
+mod connection;
+mod control;
+mod direct;
 mod discovery;
 mod error;
 mod hook;
-mod http;
+mod list;
 mod merge;
 mod meta;
+mod object;
+mod query;
 mod resource;
+mod routing;
 mod selector;
 mod signal;
 mod store;
@@ -31,10 +53,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 use signal::Signal;
 
+pub use body::Body;
 pub use cache::WatchCache;
 pub use error::{ApiError, ClusterError};
 pub use hook::{HookId, RequestHook, RequestInfo, Verdict};
-pub use http::Body;
 pub use meta::{invalid_name, timestamp};
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
@@ -128,9 +150,9 @@ struct State {
 
 /// Generations of the per-replica watch faults; a watch remembers them when it starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct WatchControl {
-    pub(crate) dropped: u64,
-    pub(crate) expired: u64,
+struct WatchControl {
+    dropped: u64,
+    expired: u64,
 }
 
 struct Shared {
@@ -288,157 +310,77 @@ impl ApiServer {
         self.lock().access_log.clone()
     }
 
-    /// Compacts the store at `rev` (clamped to the current revision); returns the new
-    /// compacted revision. Reads and continue tokens below it answer 410.
-    pub fn compact(&self, rev: u64) -> u64 {
-        let r = self.lock().store.compact(rev);
-        self.poke();
-        r
-    }
-
-    /// Compacts all history up to the current revision.
-    pub fn compact_all(&self) -> u64 {
-        self.compact(u64::MAX)
-    }
-
-    /// Sets a replica's watch-cache lag.
-    pub fn set_cache_lag(&self, replica: usize, lag: Duration) {
-        self.lock().caches[replica].set_lag(lag);
-        self.poke();
-    }
-
-    /// Pauses a replica's watch cache: it keeps serving its current (aging) state.
-    pub fn pause_cache(&self, replica: usize) {
-        self.lock().caches[replica].pause();
-        self.poke();
-    }
-
-    /// Resumes a paused replica's watch cache.
-    pub fn resume_cache(&self, replica: usize) {
-        self.lock().caches[replica].resume();
-        self.poke();
-    }
-
-    /// Re-initialises a replica's watch cache from the store, as after a restart: its window
-    /// restarts at the current revision and its open watches end.
-    pub fn reset_cache(&self, replica: usize) {
-        {
-            let mut st = self.lock();
-            let st = &mut *st;
-            st.caches[replica].reinit(&st.store);
-        }
-        self.shared.cache_changed[replica].bump();
-    }
-
-    /// Ends every open watch on `replica` with a clean end of stream (a dropped watch: clients
-    /// resume from their last resourceVersion).
-    pub fn drop_watches(&self, replica: usize) {
-        self.lock().watch_control[replica].dropped += 1;
-        self.shared.cache_changed[replica].bump();
-    }
-
-    /// Ends every open watch on `replica` with an in-stream `ERROR` 410 Expired, as
-    /// kube-apiserver does when a watcher falls out of its cache's window.
-    pub fn expire_watches(&self, replica: usize) {
-        self.lock().watch_control[replica].expired += 1;
-        self.shared.cache_changed[replica].bump();
-    }
-
-    /// Closes every open connection to `replica` (clients see the connection end mid-request
-    /// or mid-stream).
-    pub fn reset_connections(&self, replica: usize) {
-        self.shared.connections[replica].bump();
-    }
-
     /// Every write since start-up, oldest first, kept through compaction (requires
     /// [`ClusterConfig::record_history`]; empty otherwise).
     pub fn history(&self) -> Vec<Arc<StoreEvent>> {
         self.lock().store.history().to_vec()
     }
 
-    pub(crate) fn watch_control(&self, replica: usize) -> WatchControl {
+    /// Replica `replica`'s watch-fault generations.
+    fn watch_control(&self, replica: usize) -> WatchControl {
         self.lock().watch_control[replica]
     }
 
-    pub(crate) fn connection_resets(&self, replica: usize) -> signal::Subscriber {
+    /// Fires when replica `replica`'s connections are reset.
+    fn connection_resets(&self, replica: usize) -> signal::Subscriber {
         self.shared.connections[replica].subscribe()
     }
 
-    /// Writes an object directly into the store (initial objects, workload generators):
-    /// created if absent, replaced otherwise. Returns the stored object.
-    pub fn put_object(&self, obj: Value) -> Result<Arc<Value>, ApiError> {
-        let now = self.now();
-        let out = {
-            let mut st = self.lock();
-            st.store.put(obj, now)
-        };
+    /// The resource type at index `res`.
+    fn resource(&self, res: usize) -> ResourceType {
+        self.lock().store.resources().get(res).clone()
+    }
+
+    /// Every served resource type.
+    fn resources(&self) -> Resources {
+        self.lock().store.resources().clone()
+    }
+
+    /// Reads the store under the lock.
+    fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        f(&self.lock().store)
+    }
+
+    /// Runs a store write and wakes the replicas' cache pumps if it succeeded.
+    fn write<T>(&self, f: impl FnOnce(&mut Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let out = f(&mut self.lock().store);
+        if out.is_ok() {
+            self.poke();
+        }
+        out
+    }
+
+    /// Runs a store change and wakes the cache pumps whatever it returned (harness-side
+    /// writes, compaction).
+    fn write_and_poke<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let out = f(&mut self.lock().store);
         self.poke();
         out
     }
 
-    /// Deletes an object straight from the store (workload generators, tests), honouring
-    /// finalizers like an API delete. Returns the deleted (or deletion-marked) object.
-    pub fn delete_object(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Arc<Value>, ApiError> {
-        let now = self.now();
-        let out = {
-            let mut st = self.lock();
-            let res = st
-                .store
-                .resources()
-                .find_kind(api_version, kind)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "no resource serves apiVersion {api_version:?} kind {kind:?}"
-                    ))
-                })?;
-            let key = ObjKey {
-                res,
-                ns: namespace.to_string(),
-                name: name.to_string(),
-            };
-            st.store.delete(&key, &Preconditions::default(), now)
-        };
-        self.poke();
-        out
+    /// Runs `f` on replica `replica`'s watch cache, with the store beside it.
+    fn with_cache<T>(&self, replica: usize, f: impl FnOnce(&mut WatchCache, &Store) -> T) -> T {
+        let mut st = self.lock();
+        let st = &mut *st;
+        f(&mut st.caches[replica], &st.store)
     }
 
-    /// One live object, read from the store (for workload generators and checkers).
-    pub fn get_object(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Arc<Value>> {
-        let st = self.lock();
-        let res = st.store.resources().find_kind(api_version, kind)?;
-        let key = ObjKey {
-            res,
-            ns: namespace.to_string(),
-            name: name.to_string(),
-        };
-        st.store.get(&key).cloned()
+    /// Bumps counters.
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.lock().stats);
     }
 
-    /// The live objects of a resource, read consistently from the store (for checkers).
-    pub fn objects(&self, api_version: &str, kind: &str) -> Vec<Arc<Value>> {
-        let st = self.lock();
-        let Some(res) = st.store.resources().find_kind(api_version, kind) else {
-            return Vec::new();
-        };
-        let rev = st.store.revision();
-        st.store
-            .list_at(res, None, rev)
-            .expect("the current revision is readable")
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect()
+    /// Counts a watch stream opened and returns its id (for the access log).
+    fn open_watch(&self) -> u64 {
+        let mut st = self.lock();
+        st.stats.watches += 1;
+        st.next_watch_id += 1;
+        st.next_watch_id
+    }
+
+    /// Changes replica `replica`'s watch-fault generations (then [`Self::notify_watches`]).
+    fn change_watch_control(&self, replica: usize, f: impl FnOnce(&mut WatchControl)) {
+        f(&mut self.lock().watch_control[replica]);
     }
 
     /// Wakes the cache pumps (after a store write or a cache-control change).
@@ -446,62 +388,34 @@ impl ApiServer {
         self.shared.store_rev.bump();
     }
 
-    /// Keeps replica `replica`'s watch cache applying store events; runs on the replica's host
-    /// for as long as it lives. Starts by re-initialising the cache (a restarted replica has
-    /// lost it).
-    pub async fn run_cache_pump(self, replica: usize) {
-        self.reset_cache(replica);
-        let mut store_changed = self.shared.store_rev.subscribe();
-        loop {
-            let now = self.now();
-            let step = {
-                let mut st = self.lock();
-                let st = &mut *st;
-                st.caches[replica].catch_up(&st.store, now)
-            };
-            if step.changed {
-                self.shared.cache_changed[replica].bump();
-            }
-            let wait = step.next_due.map(|due| due.saturating_sub(now));
-            tokio::select! {
-                biased;
-                _ = store_changed.changed() => {}
-                _ = sleep_or_forever(wait) => {}
-            }
-        }
+    /// Wakes replica `replica`'s open watches (and waits for its cache) to look again.
+    fn notify_watches(&self, replica: usize) {
+        self.shared.cache_changed[replica].bump();
     }
 
-    /// Compacts the store periodically (if configured): every interval, at the revision seen
-    /// one interval earlier, so at least one interval of history stays readable.
-    pub async fn run_compactor(self) {
-        let Some(every) = self.shared.config.compaction_interval else {
-            return std::future::pending().await;
-        };
-        let mut seen = self.revision();
-        loop {
-            tokio::time::sleep(every).await;
-            self.compact(seen);
-            seen = self.revision();
-        }
+    /// Changes of replica `replica`'s watch cache (and of its watch controls).
+    fn cache_changes(&self, replica: usize) -> signal::Subscriber {
+        self.shared.cache_changed[replica].subscribe()
     }
 
-    fn record(&self, line: impl FnOnce() -> String) {
+    /// Appends `"<t> r<replica> <what>"` to the access log; `what` is built only when the
+    /// log is on.
+    fn log_access(&self, t: Duration, replica: usize, what: impl FnOnce() -> String) {
         if self.shared.config.access_log {
-            let line = line();
+            let line = format!("{} r{replica} {}", fmt_time(t), what());
             self.lock().access_log.push(line);
         }
     }
 
+    /// A fraction in `[0, 1)` from the server's seeded RNG.
     fn random_fraction(&self) -> f64 {
         self.lock().rng.random::<f64>()
     }
 }
 
-async fn sleep_or_forever(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
+/// Simulated seconds with millisecond precision, for logs.
+fn fmt_time(t: Duration) -> String {
+    format!("{}.{:03}", t.as_secs(), t.subsec_millis())
 }
 
 fn wall_now() -> Duration {

@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::body::{json_stream_response, Body};
 use super::error::ApiError;
-use super::http::{fmt_time, json_stream_response, list_options_invalid, Body, Query, RvMatch};
+use super::query::{list_options_invalid, Query, RvMatch};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{EventType, StoreEvent};
-use super::ApiServer;
+use super::{ApiServer, WatchControl};
 
 /// A validated watch request.
 #[derive(Debug, Clone)]
@@ -115,18 +116,15 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
 }
 
 impl ApiServer {
+    /// `GET` on a collection with `watch`: HTTP 200 at once, then a stream fed by a task on
+    /// the replica's host until the deadline (`timeoutSeconds`, else a random one).
     pub(super) async fn watch(
         &self,
         replica: usize,
         w: WatchRequest,
     ) -> Result<Response<Body>, ApiError> {
         let start = self.watch_start(replica, &w).await?;
-        let id = {
-            let mut st = self.lock();
-            st.stats.watches += 1;
-            st.next_watch_id += 1;
-            st.next_watch_id
-        };
+        let id = self.open_watch();
         let lifetime = match w.timeout {
             Some(t) => t,
             None => self
@@ -150,36 +148,35 @@ impl ApiServer {
         if let Some(n) = w.rv.filter(|n| *n > 0) {
             self.wait_for_cache(replica, n).await?;
         }
-        let st = self.lock();
-        let cache = &st.caches[replica];
-        if initial {
-            let objects = cache
-                .list(w.res, w.ns.as_deref())
-                .into_iter()
-                .filter(|o| w.selects(o))
-                .collect();
-            return Ok(Start::Initial {
-                objects,
-                cursor: cache.synced(),
-            });
-        }
-        let n = w.rv.expect("non-initial watches have a revision");
-        if n < cache.window_start() {
-            return Ok(Start::TooOld {
-                requested: n,
-                window_start: cache.window_start(),
-            });
-        }
-        Ok(Start::From { cursor: n })
+        Ok(self.with_cache(replica, |cache, _| {
+            if initial {
+                let objects = cache
+                    .list(w.res, w.ns.as_deref())
+                    .into_iter()
+                    .filter(|o| w.selects(o))
+                    .collect();
+                return Start::Initial {
+                    objects,
+                    cursor: cache.synced(),
+                };
+            }
+            let n = w.rv.expect("non-initial watches have a revision");
+            if n < cache.window_start() {
+                return Start::TooOld {
+                    requested: n,
+                    window_start: cache.window_start(),
+                };
+            }
+            Start::From { cursor: n }
+        }))
     }
 
     async fn send(&self, replica: usize, id: u64, tx: &mpsc::Sender<Bytes>, line: Bytes) -> bool {
         if self.config().access_log {
             let t = self.now();
-            self.record(|| {
+            self.log_access(t, replica, || {
                 format!(
-                    "{} r{replica} watch#{id} {}",
-                    fmt_time(t),
+                    "watch#{id} {}",
                     String::from_utf8_lossy(line.trim_ascii_end())
                 )
             });
@@ -188,7 +185,7 @@ impl ApiServer {
     }
 
     fn bookmark(&self, w: &WatchRequest, rev: u64, initial_end: bool) -> Bytes {
-        let ty = self.lock().store.resources().get(w.res).clone();
+        let ty = self.resource(w.res);
         let mut meta = json!({"resourceVersion": rev.to_string()});
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
@@ -215,7 +212,7 @@ impl ApiServer {
                 requested,
                 window_start,
             } => {
-                self.lock().stats.expired += 1;
+                self.count(|s| s.expired += 1);
                 let status = ApiError::expired(format!(
                     "too old resource version: {requested} ({window_start})"
                 ))
@@ -259,10 +256,10 @@ impl ApiServer {
             .filter(|t| *t > started);
         let interval = self.config().bookmark_interval;
         let mut next_bookmark = started + interval;
-        let mut changed = self.shared.cache_changed[replica].subscribe();
+        let mut changed = self.cache_changes(replica);
         // Events may have arrived between the start and this subscription: look at once.
         changed.mark_changed();
-        let generation = self.lock().caches[replica].generation();
+        let generation = self.with_cache(replica, |cache, _| cache.generation());
         let control = self.watch_control(replica);
         loop {
             let bookmark_at = match final_bookmark {
@@ -309,12 +306,12 @@ impl ApiServer {
         replica: usize,
         id: u64,
         tx: &mpsc::Sender<Bytes>,
-        control: super::WatchControl,
+        control: WatchControl,
     ) {
         if self.watch_control(replica).expired == control.expired {
             return;
         }
-        self.lock().stats.expired += 1;
+        self.count(|s| s.expired += 1);
         let status =
             ApiError::expired("too old resource version: the watch cache moved on").to_status();
         self.send(replica, id, tx, event_line("ERROR", &status))
@@ -330,16 +327,16 @@ impl ApiServer {
         cursor: u64,
         generation: u64,
     ) -> Option<(Vec<Bytes>, u64)> {
-        let st = self.lock();
-        let cache = &st.caches[replica];
-        if cache.generation() != generation {
-            return None;
-        }
-        let lines = cache
-            .events_after(cursor)?
-            .filter_map(|ev| w.translate(ev))
-            .map(|(kind, obj)| event_line(kind.as_str(), &obj))
-            .collect();
-        Some((lines, cache.synced()))
+        self.with_cache(replica, |cache, _| {
+            if cache.generation() != generation {
+                return None;
+            }
+            let lines = cache
+                .events_after(cursor)?
+                .filter_map(|ev| w.translate(ev))
+                .map(|(kind, obj)| event_line(kind.as_str(), &obj))
+                .collect();
+            Some((lines, cache.synced()))
+        })
     }
 }

@@ -1,0 +1,175 @@
+//! Routing: what a path names ([`Route`]), and the dispatch of a request to discovery, the
+//! list and watch handlers, or the object handlers.
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use serde_json::Value;
+
+use super::body::{json_response, read_json, Body};
+use super::discovery;
+use super::error::ApiError;
+use super::query::Query;
+use super::resource::Resources;
+use super::watch::WatchRequest;
+use super::ApiServer;
+
+/// What a path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Version,
+    CoreVersions,
+    Groups,
+    Group(String),
+    ResourceList {
+        group: String,
+        version: String,
+    },
+    Collection {
+        res: usize,
+        ns: Option<String>,
+    },
+    Object {
+        res: usize,
+        ns: Option<String>,
+        name: String,
+    },
+}
+
+fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resources_route = |group: &str, version: &str, rest: &[&str]| {
+        server.read(|store| resource_route(store.resources(), path, group, version, rest))
+    };
+    match segs.as_slice() {
+        ["version"] => Ok(Route::Version),
+        ["api"] => Ok(Route::CoreVersions),
+        ["api", "v1"] => Ok(Route::ResourceList {
+            group: String::new(),
+            version: "v1".into(),
+        }),
+        ["api", "v1", rest @ ..] => resources_route("", "v1", rest),
+        ["apis"] => Ok(Route::Groups),
+        ["apis", g] => Ok(Route::Group(g.to_string())),
+        ["apis", g, v] => Ok(Route::ResourceList {
+            group: g.to_string(),
+            version: v.to_string(),
+        }),
+        ["apis", g, v, rest @ ..] => resources_route(g, v, rest),
+        _ => Err(ApiError::no_route(path)),
+    }
+}
+
+/// The route of `rest`, the segments after `/api/v1` or `/apis/G/V`: a collection or one
+/// object of a served resource (optionally in a namespace, optionally its `status`).
+fn resource_route(
+    resources: &Resources,
+    path: &str,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Route, ApiError> {
+    let find = |plural: &str| resources.find(group, version, plural);
+    let (res, ns, name) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => (find(plural), Some(*ns), tail),
+        [plural, tail @ ..] if tail.len() <= 2 => (find(plural), None, tail),
+        _ => (None, None, &[][..]),
+    };
+    let res = res.ok_or_else(|| ApiError::no_route(path))?;
+    let namespaced = resources.get(res).namespaced;
+    if ns.is_some() && !namespaced {
+        return Err(ApiError::no_route(path));
+    }
+    let ns = ns.map(str::to_string);
+    match name {
+        [] => Ok(Route::Collection { res, ns }),
+        [name] | [name, "status"] if ns.is_some() || !namespaced => Ok(Route::Object {
+            res,
+            ns,
+            name: name.to_string(),
+        }),
+        _ => Err(ApiError::no_route(path)),
+    }
+}
+
+impl ApiServer {
+    /// Serves one request (hooks and the access log are the caller's business).
+    pub(super) async fn dispatch<B>(
+        &self,
+        replica: usize,
+        req: Request<B>,
+    ) -> Result<Response<Body>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let route = route(self, req.uri().path())?;
+        let query = Query::parse(req.uri().query());
+        let method = req.method().clone();
+        let ok = |v: Value| Ok(json_response(200, &v));
+        let resources = || self.resources();
+        match (route, method) {
+            (Route::Version, Method::GET) => ok(discovery::version()),
+            (Route::CoreVersions, Method::GET) => ok(discovery::core_versions()),
+            (Route::Groups, Method::GET) => ok(discovery::group_list(&resources())),
+            (Route::Group(g), Method::GET) => discovery::group(&resources(), &g)
+                .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok),
+            (Route::ResourceList { group, version }, Method::GET) => {
+                discovery::resource_list(&resources(), &group, &version)
+                    .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
+            }
+            (Route::Collection { res, ns }, Method::GET) if query.bool("watch")? => {
+                let w = WatchRequest::parse(res, ns, &query)?;
+                self.watch(replica, w).await
+            }
+            (Route::Collection { res, ns }, Method::GET) => {
+                self.list(replica, res, ns, &query).await.and_then(ok)
+            }
+            (Route::Collection { res, ns }, Method::POST) => {
+                let body = read_json(req, self.config().max_body_bytes).await?;
+                self.create(res, ns, body).map(|v| json_response(201, &v))
+            }
+            (Route::Object { res, ns, name }, m) => self.object(res, ns, name, m, req).await,
+            (_, m) => Err(ApiError::method_not_allowed(m.as_str(), req.uri().path())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_collections_and_objects_of_served_resources_only() {
+        let r = Resources::with_crds(&[]).unwrap();
+        let at = |rest: &[&str]| resource_route(&r, "/p", "", "v1", rest);
+        let pods = r.find("", "v1", "pods").unwrap();
+        let nodes = r.find("", "v1", "nodes").unwrap();
+        assert_eq!(
+            at(&["namespaces", "a", "pods"]).unwrap(),
+            Route::Collection {
+                res: pods,
+                ns: Some("a".into())
+            }
+        );
+        assert_eq!(
+            at(&["namespaces", "a", "pods", "p", "status"]).unwrap(),
+            Route::Object {
+                res: pods,
+                ns: Some("a".into()),
+                name: "p".into()
+            }
+        );
+        assert_eq!(
+            at(&["nodes", "n"]).unwrap(),
+            Route::Object {
+                res: nodes,
+                ns: None,
+                name: "n".into()
+            }
+        );
+        // A namespaced object needs its namespace; a cluster-scoped one has none.
+        assert_eq!(at(&["pods", "p"]).unwrap_err().code, 404);
+        assert_eq!(at(&["namespaces", "a", "nodes"]).unwrap_err().code, 404);
+        assert_eq!(at(&["widgets"]).unwrap_err().code, 404);
+    }
+}
