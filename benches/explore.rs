@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use kube_chaos_harness::explore::{self, Options};
-use kube_chaos_harness::subject;
+use kube_chaos_harness::subject::registry;
 
 fn main() {
     const CASES: u32 = 200;
@@ -22,7 +22,7 @@ fn main() {
     }
     println!("\nshrinking, one job, seed 1, first failure of each bug-zoo subject:");
     let (mut total_wall, mut total_runs, mut n) = (0.0, 0, 0);
-    for d in subject::all().iter().filter(|d| d.zoo) {
+    for d in registry().all().iter().filter(|d| d.zoo) {
         let opts = Options {
             stop_at_first: true,
             ..Options::new(d.name, 300, 1)

@@ -13,11 +13,13 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::ResourceExt;
 
+use crate::apiserver::{ApiServer, ClusterError};
 use crate::net::{client, replica_host, ClientConfig};
 use crate::sim::SimBuilder;
 
@@ -46,7 +48,23 @@ pub struct DemoOutcome {
     pub converged: bool,
 }
 
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The cluster could not be built.
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
+    /// The simulation failed (a host returned an error).
+    #[error("simulation failed: {0}")]
+    Simulation(String),
+}
+
 type Timeline = Rc<RefCell<Vec<(Duration, String, String)>>>;
+/// The watcher's view: name -> data.
+type View = Rc<RefCell<BTreeMap<String, String>>>;
+/// (410s, lists) the watcher saw.
+type Counters = Rc<RefCell<(u32, u32)>>;
+type Events = BoxStream<'static, kube::Result<WatchEvent<ConfigMap>>>;
 
 fn note(t: &Timeline, who: &str, what: impl Into<String>) {
     t.borrow_mut().push((
@@ -80,206 +98,222 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Runs the demo for `seed` and returns its outcome.
-pub fn run(seed: u64) -> Result<DemoOutcome, String> {
+pub fn run(seed: u64) -> Result<DemoOutcome, DemoError> {
     let builder = SimBuilder::new(seed)
         .duration(DEMO_LENGTH + Duration::from_secs(60))
         .cluster(|c| c.watch_cache_capacity = 8);
-    let (mut sim, server) = builder.build().map_err(|e| e.to_string())?;
+    let (mut sim, server) = builder.build()?;
     let timeline: Timeline = Rc::default();
-    let view: Rc<RefCell<BTreeMap<String, String>>> = Rc::default();
-    let counters = Rc::new(RefCell::new((0u32, 0u32)));
+    let view: View = Rc::default();
+    let counters: Counters = Rc::default();
+    sim.client("writer", writer(timeline.clone()));
+    let watcher = Watcher {
+        t: timeline.clone(),
+        view: view.clone(),
+        counters: counters.clone(),
+        rv: None,
+        backoff: Duration::from_secs(1),
+    };
+    sim.client("watcher", watcher.run());
+    partition_and_repair(&mut sim, &timeline).map_err(|e| DemoError::Simulation(e.to_string()))?;
+    Ok(outcome(&server, &timeline, &view, &counters))
+}
 
-    let t = timeline.clone();
-    sim.client("writer", async move {
-        let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
-        for i in 0..3 {
-            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": format!("demo-{i}")}, "data": {"v": "0"}
-            }))?;
-            api.create(&PostParams::default(), &cm).await?;
+/// Creates three ConfigMaps, then updates one every two seconds.
+async fn writer(t: Timeline) -> turmoil::Result {
+    let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
+    for i in 0..3 {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("demo-{i}")}, "data": {"v": "0"}
+        }))?;
+        api.create(&PostParams::default(), &cm).await?;
+    }
+    note(&t, "writer", "created demo-0, demo-1, demo-2");
+    let (start, mut n) = (tokio::time::Instant::now(), 0u32);
+    while start.elapsed() < DEMO_LENGTH - Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        n += 1;
+        let name = format!("demo-{}", n % 3);
+        let patch = Patch::Merge(serde_json::json!({"data": {"v": n.to_string()}}));
+        api.patch(&name, &PatchParams::default(), &patch).await?;
+        if n % 5 == 0 {
+            note(
+                &t,
+                "writer",
+                format!("{n} updates so far (last: {name} = {n})"),
+            );
         }
-        note(&t, "writer", "created demo-0, demo-1, demo-2");
-        let (start, mut n) = (tokio::time::Instant::now(), 0u32);
-        while start.elapsed() < DEMO_LENGTH - Duration::from_secs(15) {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            n += 1;
-            let name = format!("demo-{}", n % 3);
-            let patch = Patch::Merge(serde_json::json!({"data": {"v": n.to_string()}}));
-            api.patch(&name, &PatchParams::default(), &patch).await?;
-            if n % 5 == 0 {
-                note(
-                    &t,
-                    "writer",
-                    format!("{n} updates so far (last: {name} = {n})"),
-                );
-            }
-        }
-        note(&t, "writer", format!("done after {n} updates"));
-        Ok(())
-    });
+    }
+    note(&t, "writer", format!("done after {n} updates"));
+    Ok(())
+}
 
-    let (t, v, c) = (timeline.clone(), view.clone(), counters.clone());
-    sim.client("watcher", async move {
+/// The list-then-watch client: its resume point, its view and its retry delay.
+struct Watcher {
+    t: Timeline,
+    view: View,
+    counters: Counters,
+    rv: Option<String>,
+    backoff: Duration,
+}
+
+impl Watcher {
+    async fn run(mut self) -> turmoil::Result {
         let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
         tokio::time::sleep(Duration::from_secs(1)).await;
         let start = tokio::time::Instant::now();
-        let mut rv: Option<String> = None;
-        let mut backoff = Duration::from_secs(1);
-        'outer: while start.elapsed() < DEMO_LENGTH {
-            let from = match rv.clone() {
-                Some(rv) => rv,
-                None => match api.list(&ListParams::default()).await {
-                    Ok(list) => {
-                        c.borrow_mut().1 += 1;
-                        let mut view = v.borrow_mut();
-                        view.clear();
-                        for cm in &list.items {
-                            view.insert(cm.name_any(), value(cm));
-                        }
-                        let at = list.metadata.resource_version.unwrap_or_default();
-                        note(
-                            &t,
-                            "watcher",
-                            format!("LIST {} objects at RV {at}", list.items.len()),
-                        );
-                        at
-                    }
-                    Err(e) => {
-                        note(
-                            &t,
-                            "watcher",
-                            format!("list failed: {}; retry in {backoff:?}", chain(&e)),
-                        );
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        continue;
-                    }
-                },
+        while start.elapsed() < DEMO_LENGTH {
+            let Some(from) = self.resume_point(&api).await else {
+                continue;
             };
-            let params = WatchParams::default()
-                .timeout(WATCH_TIMEOUT)
-                .disable_bookmarks();
-            let mut stream = match api.watch(&params, &from).await {
-                Ok(s) => s.boxed(),
-                Err(e) => {
-                    note(
-                        &t,
-                        "watcher",
-                        format!(
-                            "watch from RV {from} failed: {}; retry in {backoff:?}",
-                            chain(&e)
-                        ),
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
+            let Some(stream) = self.open(&api, from).await else {
+                continue;
+            };
+            self.follow(stream).await;
+        }
+        Ok(())
+    }
+
+    fn note(&self, what: impl Into<String>) {
+        note(&self.t, "watcher", what);
+    }
+
+    async fn retry_later(&mut self, what: String) {
+        self.note(format!("{what}; retry in {:?}", self.backoff));
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// The last RV seen, or a fresh list's (`None` after a failed list).
+    async fn resume_point(&mut self, api: &Api<ConfigMap>) -> Option<String> {
+        if let Some(rv) = self.rv.clone() {
+            return Some(rv);
+        }
+        match api.list(&ListParams::default()).await {
+            Ok(list) => {
+                self.counters.borrow_mut().1 += 1;
+                let mut view = self.view.borrow_mut();
+                view.clear();
+                for cm in &list.items {
+                    view.insert(cm.name_any(), value(cm));
                 }
+                let at = list.metadata.resource_version.unwrap_or_default();
+                self.note(format!("LIST {} objects at RV {at}", list.items.len()));
+                Some(at)
+            }
+            Err(e) => {
+                self.retry_later(format!("list failed: {}", chain(&e)))
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// A watch from `from` (`None` after a failed request).
+    async fn open(&mut self, api: &Api<ConfigMap>, from: String) -> Option<Events> {
+        let params = WatchParams::default()
+            .timeout(WATCH_TIMEOUT)
+            .disable_bookmarks();
+        let stream = match api.watch(&params, &from).await {
+            Ok(s) => s.boxed(),
+            Err(e) => {
+                let what = format!("watch from RV {from} failed: {}", chain(&e));
+                self.retry_later(what).await;
+                return None;
+            }
+        };
+        self.backoff = Duration::from_secs(1);
+        self.note(format!(
+            "WATCH from RV {from} (timeoutSeconds={WATCH_TIMEOUT})"
+        ));
+        self.rv = Some(from);
+        Some(stream)
+    }
+
+    /// Follows one watch until it ends, fails, goes silent past its deadline or says 410.
+    async fn follow(&mut self, mut stream: Events) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(WATCH_TIMEOUT.into()) + GRACE;
+        loop {
+            let Ok(item) = tokio::time::timeout_at(deadline, stream.next()).await else {
+                self.note("watch silent past its deadline: the stream is dead, rewatch");
+                return;
             };
-            backoff = Duration::from_secs(1);
-            note(
-                &t,
-                "watcher",
-                format!("WATCH from RV {from} (timeoutSeconds={WATCH_TIMEOUT})"),
-            );
-            rv = Some(from);
-            let deadline =
-                tokio::time::Instant::now() + Duration::from_secs(WATCH_TIMEOUT.into()) + GRACE;
-            loop {
-                let Ok(item) = tokio::time::timeout_at(deadline, stream.next()).await else {
-                    note(
-                        &t,
-                        "watcher",
-                        "watch silent past its deadline: the stream is dead, rewatch",
-                    );
-                    continue 'outer;
-                };
-                match item {
-                    None => {
-                        note(
-                            &t,
-                            "watcher",
-                            "watch ended by the server; rewatch from the last RV",
-                        );
-                        continue 'outer;
-                    }
-                    Some(Err(e)) => {
-                        note(&t, "watcher", format!("watch error: {e}; rewatch"));
-                        continue 'outer;
-                    }
-                    Some(Ok(WatchEvent::Error(s))) if s.code == 410 => {
-                        c.borrow_mut().0 += 1;
-                        note(
-                            &t,
-                            "watcher",
-                            format!("ERROR 410 {}: {} -> relist", s.reason, s.message),
-                        );
-                        rv = None;
-                        continue 'outer;
-                    }
-                    Some(Ok(WatchEvent::Error(s))) => {
-                        note(
-                            &t,
-                            "watcher",
-                            format!("ERROR {} {}; rewatch", s.code, s.message),
-                        );
-                        continue 'outer;
-                    }
-                    Some(Ok(WatchEvent::Bookmark(b))) => rv = Some(b.metadata.resource_version),
-                    Some(Ok(WatchEvent::Added(cm) | WatchEvent::Modified(cm))) => {
-                        let (name, val, at) = (cm.name_any(), value(&cm), cm.resource_version());
-                        note(
-                            &t,
-                            "watcher",
-                            format!("{name} = {val} (RV {})", at.clone().unwrap_or_default()),
-                        );
-                        v.borrow_mut().insert(name, val);
-                        rv = at;
-                    }
-                    Some(Ok(WatchEvent::Deleted(cm))) => {
-                        note(&t, "watcher", format!("{} deleted", cm.name_any()));
-                        v.borrow_mut().remove(&cm.name_any());
-                        rv = cm.resource_version();
+            match item {
+                None => return self.note("watch ended by the server; rewatch from the last RV"),
+                Some(Err(e)) => return self.note(format!("watch error: {e}; rewatch")),
+                Some(Ok(ev)) => {
+                    if !self.event(ev) {
+                        return;
                     }
                 }
             }
         }
-        Ok(())
-    });
+    }
 
-    let step_until = |sim: &mut turmoil::Sim, at: Duration| -> Result<(), String> {
-        while sim.elapsed() < at {
-            sim.step().map_err(|e| e.to_string())?;
+    /// Applies one event; false when the watch must be given up.
+    fn event(&mut self, ev: WatchEvent<ConfigMap>) -> bool {
+        match ev {
+            WatchEvent::Error(s) if s.code == 410 => {
+                self.counters.borrow_mut().0 += 1;
+                self.note(format!("ERROR 410 {}: {} -> relist", s.reason, s.message));
+                self.rv = None;
+                return false;
+            }
+            WatchEvent::Error(s) => {
+                self.note(format!("ERROR {} {}; rewatch", s.code, s.message));
+                return false;
+            }
+            WatchEvent::Bookmark(b) => self.rv = Some(b.metadata.resource_version),
+            WatchEvent::Added(cm) | WatchEvent::Modified(cm) => {
+                let (name, val, at) = (cm.name_any(), value(&cm), cm.resource_version());
+                self.note(format!(
+                    "{name} = {val} (RV {})",
+                    at.clone().unwrap_or_default()
+                ));
+                self.view.borrow_mut().insert(name, val);
+                self.rv = at;
+            }
+            WatchEvent::Deleted(cm) => {
+                self.note(format!("{} deleted", cm.name_any()));
+                self.view.borrow_mut().remove(&cm.name_any());
+                self.rv = cm.resource_version();
+            }
         }
-        Ok(())
-    };
-    step_until(&mut sim, PARTITION_AT)?;
-    sim.partition("watcher", replica_host(0));
-    timeline.borrow_mut().push((
-        sim.elapsed(),
-        "network".into(),
-        "PARTITION watcher <-> apiserver-0".into(),
-    ));
-    step_until(&mut sim, PARTITION_AT + PARTITION_FOR)?;
-    sim.repair("watcher", replica_host(0));
-    timeline.borrow_mut().push((
-        sim.elapsed(),
-        "network".into(),
-        "REPAIR watcher <-> apiserver-0".into(),
-    ));
-    sim.run().map_err(|e| e.to_string())?;
+        true
+    }
+}
 
+/// Steps to the partition, cuts the watcher off for [`PARTITION_FOR`], repairs, runs out.
+fn partition_and_repair(sim: &mut turmoil::Sim<'_>, timeline: &Timeline) -> turmoil::Result {
+    let network = |sim: &turmoil::Sim<'_>, what: &str| {
+        timeline
+            .borrow_mut()
+            .push((sim.elapsed(), "network".into(), what.into()));
+    };
+    crate::testing::step_until(sim, PARTITION_AT)?;
+    sim.partition("watcher", replica_host(0));
+    network(sim, "PARTITION watcher <-> apiserver-0");
+    crate::testing::step_until(sim, PARTITION_AT + PARTITION_FOR)?;
+    sim.repair("watcher", replica_host(0));
+    network(sim, "REPAIR watcher <-> apiserver-0");
+    sim.run()
+}
+
+/// The timeline and whether the watcher's view equals the server's ConfigMaps.
+fn outcome(
+    server: &ApiServer,
+    timeline: &Timeline,
+    view: &View,
+    counters: &Counters,
+) -> DemoOutcome {
     let server_view: BTreeMap<String, String> = server
         .objects("v1", "ConfigMap")
         .iter()
         .map(|o| {
-            let name = o["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            (
-                name,
-                o["data"]["v"].as_str().unwrap_or_default().to_string(),
-            )
+            let name = o["metadata"]["name"].as_str().unwrap_or_default();
+            let v = o["data"]["v"].as_str().unwrap_or_default();
+            (name.to_string(), v.to_string())
         })
         .collect();
     let converged = *view.borrow() == server_view;
@@ -294,12 +328,12 @@ pub fn run(seed: u64) -> Result<DemoOutcome, String> {
         if converged { "==" } else { "!=" },
         server_view.len()
     ));
-    Ok(DemoOutcome {
+    DemoOutcome {
         lines,
         expired,
         lists,
         converged,
-    })
+    }
 }
 
 #[cfg(test)]

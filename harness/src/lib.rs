@@ -1,30 +1,39 @@
 //! kube-chaos-harness: a deterministic world for testing Kubernetes clients and controllers.
 //!
-//! Map:
-//! - [`apiserver`]: the simulated kube-apiserver (MVCC store, replica watch caches, HTTP).
-//! - [`net`]: turmoil <-> hyper glue — the replica listener and a `kube::Client` whose
-//!   connections are simulated TCP streams.
-//! - [`serve`]: the same server on a real loopback port (`kube-chaos serve`), for kubectl.
-//! - [`sim`]: a seeded `turmoil::Sim` with N replicas ([`sim::SimBuilder`]).
-//! - [`testing`]: helpers for tests that drive a simulated cluster.
-//! - [`mirror`]: the sample controller (a mirror ConfigMap per labelled source, with a
-//!   finalizer) and its convergence condition over the server's objects.
-//! - [`demo`]: the `kube-chaos demo` timeline (a watch through a partition and a 410).
+//! # The map, in the order data flows
 //!
-//! Start with [`sim::SimBuilder`], add a client host that calls [`net::client`], and talk to
-//! the cluster with `kube::Api` as usual. kube-runtime subjects take
-//! `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the same 800 ms → 30 s backoff as
-//! kube-runtime's default, whose jitter and reset read the wall clock.
+//! A scenario file is parsed and validated, turned into one timeline of faults and writes,
+//! played against a subject running in a simulated cluster, judged by the checkers and
+//! reported; exploration generates scenarios, runs them and shrinks the failures.
 //!
-//! Scenarios and checks: [`scenario`] (replay files), [`fault`] (the interpreter),
-//! [`subject`] (systems under test), [`check`] (invariants), [`trace`] (stable text),
-//! [`runner`] (scenario -> report), [`suite`] (`kube-chaos run`), [`explore`] (generated
-//! scenarios, shrinking, replay files: `kube-chaos explore`).
+//! | step | module | what it holds |
+//! |---|---|---|
+//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port |
+//! | the format | [`scenario`] | replay files: cluster, objects, workload, subject, faults (every fault kind and its accessors: `scenario/fault.rs`), expected [`scenario::Checker`]s, validation with JSON paths |
+//! | the record | [`trace`] | what happened, as stable text |
+//! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours, kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
+//! | the run | [`run`] | the timeline, the fault interpreter (one arm per fault kind), the runner, the [`run::Report`] |
+//! | the judgement | [`check`] | one checker per invariant over the recorded evidence |
+//! | exploration | [`explore`] | generated scenarios (one generator per fault kind), shrinking, replay files |
+//! | the command line | [`suite`], [`demo`], `main.rs` | `kube-chaos run`, `demo`, `explore`, `serve` |
 //!
-//! Running a scenario from Rust (what `kube-chaos run` does for each file):
+//! Where new things go: **a new fault kind** is its variant and accessor arms in
+//! `scenario/fault.rs`, one arm each in `run/interpreter.rs`'s `begin` and `end`, and one
+//! line in `explore/faults.rs` (every match is exhaustive: the compiler lists what is
+//! missing, and a test fails if a kind has no generator). **A new checker** is a function in
+//! `check/` plus its [`scenario::Checker`] variant and one arm in [`check::check`]. **A new
+//! subject** is a function in `subject/` plus one line in its registry; a bug-zoo subject is
+//! one of ours with a `kube_chaos::zoo::Bug` turned on.
+//!
+//! Arrows point down only: the command line uses explore, which uses run, which uses
+//! subject, check and scenario, which use the world; [`testing`] holds helpers for tests.
+//!
+//! # Running a scenario from Rust
+//!
+//! What `kube-chaos run` does for each file:
 //!
 //! ```
-//! use kube_chaos_harness::{runner, scenario::Scenario};
+//! use kube_chaos_harness::{run, subject, Scenario};
 //!
 //! let scenario = Scenario::parse(
 //!     r#"{"version": 1, "name": "drop", "duration": "30s", "settle": "10s",
@@ -32,29 +41,31 @@
 //!         "workload": [{"churn": {"at": "1s", "for": "25s", "every": "1s", "objects": 3}}],
 //!         "faults": [{"drop_watches": {"at": "10s"}}]}"#,
 //!     "inline",
+//!     subject::registry(),
 //! )?;
-//! let report = runner::run(&scenario, None)?;
+//! let report = run(&scenario, None)?;
 //! assert!(report.met(), "{}", report.render());
 //! assert!(report.counters["watches"] >= 2); // the dropped stream was resumed
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Testing your own kube-rs controller: build a world with [`sim::SimBuilder`], run your
-//! controller on a host with a client from [`net::client`], drive faults with the `turmoil`
-//! `Sim` and the [`apiserver::ApiServer`] handle (`compact_all`, `expire_watches`,
-//! `pause_cache`, hooks for HTTP errors), then judge the server's objects — the way
-//! `harness/tests/runtime/controller.rs` does for the mirror controller with
-//! [`mirror::mirror_converged`]:
+//! # Testing your own kube-rs controller
+//!
+//! Build a world with [`SimBuilder`], run your controller on a host with a client from
+//! [`client`], drive faults with the `turmoil` `Sim` and the [`ApiServer`] handle
+//! (`compact_all`, `expire_watches`, `pause_cache`, hooks for HTTP errors), then judge the
+//! server's objects — the way `harness/tests/runtime/controller.rs` does for the mirror
+//! controller with [`mirror::mirror_converged`]:
 //!
 //! ```
 //! use std::time::Duration;
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use kube::api::{Api, PostParams};
-//! use kube_chaos_harness::{net, sim::SimBuilder};
+//! use kube_chaos_harness::{client, net::ClientConfig, SimBuilder};
 //!
 //! let (mut sim, server) = SimBuilder::new(7).duration(Duration::from_secs(60)).build()?;
 //! sim.client("my-controller", async {
-//!     let client = net::client(&net::ClientConfig::new(1));
+//!     let client = client(&ClientConfig::new(1));
 //!     let api: Api<ConfigMap> = Api::default_namespaced(client);
 //!     // ... start your controller here; this one just writes.
 //!     let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "a"}}))?;
@@ -65,22 +76,29 @@
 //! assert_eq!(server.objects("v1", "ConfigMap").len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! kube-runtime subjects take `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the
+//! same 800 ms → 30 s backoff as kube-runtime's default, whose jitter and reset read the
+//! wall clock.
 #![deny(missing_docs)]
 
 pub mod apiserver;
 pub mod check;
 pub mod demo;
 pub mod explore;
-pub mod fault;
 pub mod mirror;
 pub mod net;
-pub mod runner;
+pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod sim;
 pub mod subject;
-mod subject_controller;
 pub mod suite;
 pub mod testing;
 pub mod trace;
-mod validate;
+
+pub use apiserver::ApiServer;
+pub use net::client;
+pub use run::run;
+pub use scenario::Scenario;
+pub use sim::SimBuilder;

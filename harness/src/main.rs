@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kube_chaos_harness::explore::{self, Exploration, Options, Progress};
+use kube_chaos_harness::{apiserver, demo, scenario, subject, suite};
 
 /// Deterministic chaos testing for Kubernetes controllers.
 #[derive(Debug, Parser)]
@@ -79,8 +81,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Run { paths, seed, trace } => run(&paths, seed, trace),
         Command::Explore {
             subject,
@@ -91,7 +92,7 @@ fn main() -> ExitCode {
             shrink_runs,
             stop_at_first,
         } => {
-            let opts = kube_chaos_harness::explore::Options {
+            let opts = Options {
                 subject,
                 cases,
                 seed,
@@ -101,26 +102,9 @@ fn main() -> ExitCode {
             };
             explore(&opts, &out)
         }
-        Command::Subjects => {
-            for zoo in [false, true] {
-                println!(
-                    "{}",
-                    match zoo {
-                        false => "subjects:",
-                        true => "\nbug zoo (each is the runtime with one known bug; explore must find it):",
-                    }
-                );
-                for d in kube_chaos_harness::subject::all()
-                    .iter()
-                    .filter(|d| d.zoo == zoo)
-                {
-                    println!("  {:<36} {}", d.name, d.about);
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        Command::Subjects => subjects(),
         Command::Schema => {
-            print!("{}", kube_chaos_harness::scenario::json_schema());
+            print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
         }
         Command::Serve {
@@ -129,7 +113,7 @@ fn main() -> ExitCode {
             watch_cache_capacity,
             seed,
         } => {
-            let config = kube_chaos_harness::apiserver::ClusterConfig {
+            let config = apiserver::ClusterConfig {
                 replicas: replicas as usize,
                 watch_cache_capacity: watch_cache_capacity as usize,
                 seed,
@@ -137,38 +121,53 @@ fn main() -> ExitCode {
             };
             serve(port, config)
         }
-        Command::Demo { seed } => {
-            match kube_chaos_harness::demo::run(seed) {
-                Ok(out) => {
-                    println!("kube-chaos demo (seed {seed}): a watch through a 40 s partition, then a 410\n");
-                    for line in &out.lines {
-                        println!("{line}");
-                    }
-                    if out.converged {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("kube-chaos demo: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Demo { seed } => demo(seed),
+    }
+}
+
+/// `kube-chaos subjects`: the registry, the bug zoo last.
+fn subjects() -> ExitCode {
+    for zoo in [false, true] {
+        println!(
+            "{}",
+            match zoo {
+                false => "subjects:",
+                true => "\nbug zoo (each is the runtime with one known bug; explore must find it):",
             }
+        );
+        for d in subject::registry().all().iter().filter(|d| d.zoo == zoo) {
+            println!("  {:<36} {}", d.name, d.about);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kube-chaos demo`: exit 0 iff the client converged.
+fn demo(seed: u64) -> ExitCode {
+    match demo::run(seed) {
+        Ok(out) => {
+            println!(
+                "kube-chaos demo (seed {seed}): a watch through a 40 s partition, then a 410\n"
+            );
+            for line in &out.lines {
+                println!("{line}");
+            }
+            if out.converged {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("kube-chaos demo: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
 /// Exit 0 iff every scenario met its expectation, 1 otherwise, 2 for bad input.
 fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode {
-    use kube_chaos_harness::{scenario::Scenario, suite};
-    let loaded = suite::collect(paths).and_then(|files| {
-        files
-            .into_iter()
-            .map(|f| Scenario::load(&f).map(|s| (f, s)))
-            .collect::<Result<Vec<_>, _>>()
-    });
-    let scenarios = match loaded {
+    let scenarios = match suite::load(paths) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kube-chaos run: {e}");
@@ -193,11 +192,9 @@ fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode
 }
 
 /// Exit 0 when nothing was found, 1 when something was, 2 for bad input.
-fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -> ExitCode {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use kube_chaos_harness::explore::{self, Progress};
+fn explore(opts: &Options, out: &std::path::Path) -> ExitCode {
     // Checked before anything is created or run (explore checks it again).
-    if let Err(e) = explore::find_subject(&opts.subject) {
+    if let Err(e) = subject::registry().get(&opts.subject) {
         eprintln!("kube-chaos explore: {e}");
         return ExitCode::from(2);
     }
@@ -209,13 +206,7 @@ fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -
         "exploring {}: {} case(s) from seed {} on {} job(s)",
         opts.subject, opts.cases, opts.seed, opts.jobs
     );
-    let bar = ProgressBar::new(u64::from(opts.cases));
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} cases, {per_sec}, {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("0 failures");
+    let bar = progress_bar(opts.cases);
     let progress = |p: Progress| match p {
         Progress::Case { done, failures } => {
             bar.set_position(u64::from(done));
@@ -229,25 +220,45 @@ fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -
             "shrinking {checker}: {runs} run(s), {faults} fault(s) left"
         )),
     };
-    let found = match explore::explore(opts, &progress) {
+    let found = explore::explore(opts, &progress);
+    bar.finish_and_clear();
+    let found = match found {
         Ok(e) => e,
         Err(e) => {
-            bar.finish_and_clear();
             eprintln!("kube-chaos explore: {e}");
             return ExitCode::from(2);
         }
     };
-    bar.finish_and_clear();
     let paths = match explore::write_replays(out, &found) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!(
-                "kube-chaos explore: cannot write replay files into {}: {e}",
-                out.display()
-            );
+            let dir = out.display();
+            eprintln!("kube-chaos explore: cannot write replay files into {dir}: {e}");
             return ExitCode::from(2);
         }
     };
+    print_exploration(&found, &paths);
+    if found.failures.is_empty() && found.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn progress_bar(cases: u32) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar = ProgressBar::new(u64::from(cases));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} cases, {per_sec}, {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("0 failures");
+    bar
+}
+
+/// The summary, each failure with its first violation and replay command, broken cases.
+fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
     println!(
         "{}: {} case(s) in {:.1} s ({:.1} cases/s), {} distinct failure(s)",
         found.subject,
@@ -256,7 +267,7 @@ fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -
         found.cases_per_sec(),
         found.failures.len()
     );
-    for (f, path) in found.failures.iter().zip(&paths) {
+    for (f, path) in found.failures.iter().zip(paths) {
         let s = &f.scenario;
         println!(
             "\n{} violated (case {}); shrunk in {} run(s), {:.1} s, to {} fault(s), {} object(s), {} write(s), duration {}",
@@ -271,9 +282,7 @@ fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -
         );
         if let Some(v) = f
             .report
-            .verdicts
-            .iter()
-            .find(|v| v.checker == f.checker)
+            .verdict(f.checker)
             .and_then(|v| v.violations.first())
         {
             println!("  {}", v.message);
@@ -288,14 +297,9 @@ fn explore(opts: &kube_chaos_harness::explore::Options, out: &std::path::Path) -
             b.scenario.to_json()
         );
     }
-    if found.failures.is_empty() && found.broken.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
 }
 
-fn serve(port: u16, config: kube_chaos_harness::apiserver::ClusterConfig) -> ExitCode {
+fn serve(port: u16, config: apiserver::ClusterConfig) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

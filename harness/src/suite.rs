@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::runner::{run, Report};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::run::{run, Report};
+use crate::scenario::{Checker, Scenario, ScenarioError};
+use crate::subject::registry;
 
 /// Files that live next to scenarios but are not scenarios.
 const NOT_SCENARIOS: &[&str] = &["scenario.schema.json"];
@@ -37,6 +38,14 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
         }
     }
     Ok(out)
+}
+
+/// Every scenario named by `paths`, loaded and validated: the first bad file stops it.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+    collect(paths)?
+        .into_iter()
+        .map(|f| Scenario::load(&f, registry()).map(|s| (f, s)))
+        .collect()
 }
 
 fn io_error(p: &Path, e: &dyn std::fmt::Display) -> ScenarioError {
@@ -97,7 +106,7 @@ pub fn verdict_line(o: &Outcome) -> String {
             let note = if found.is_empty() {
                 String::new()
             } else {
-                format!(" (expected violations found: {})", found.join(", "))
+                format!(" (expected violations found: {})", names(&found))
             };
             format!("ok     {} [{}]{note}", r.scenario, r.subject)
         }
@@ -106,8 +115,8 @@ pub fn verdict_line(o: &Outcome) -> String {
                 "UNMET  {} [{}]: violated [{}], expected [{}]\n",
                 r.scenario,
                 r.subject,
-                r.violated().join(", "),
-                r.expected.join(", ")
+                names(&r.violated()),
+                names(&r.expected)
             );
             for v in r.verdicts.iter().filter(|v| !v.violations.is_empty()) {
                 s += &v.render();
@@ -119,6 +128,11 @@ pub fn verdict_line(o: &Outcome) -> String {
     }
 }
 
+fn names(checkers: &[Checker]) -> String {
+    let names: Vec<&str> = checkers.iter().map(|c| c.name()).collect();
+    names.join(", ")
+}
+
 fn fmt_secs(d: Duration) -> String {
     if d.as_secs() >= 60 {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
@@ -127,59 +141,51 @@ fn fmt_secs(d: Duration) -> String {
     }
 }
 
+/// The summary table's columns.
+const COLUMNS: [&str; 11] = [
+    "scenario",
+    "subject",
+    "seed",
+    "simulated",
+    "wall",
+    "events",
+    "watches",
+    "410s",
+    "relists",
+    "reconciles",
+    "verdict",
+];
+
+/// One outcome's row of the summary table.
+fn row(o: &Outcome) -> Vec<String> {
+    let Ok(r) = &o.report else {
+        let mut cells = vec![o.path.display().to_string()];
+        cells.extend((2..COLUMNS.len()).map(|_| "-".to_string()));
+        cells.push("error".into());
+        return cells;
+    };
+    let c = |k: &str| r.counters.get(k).copied().unwrap_or(0).to_string();
+    let verdict = if r.met() { "met" } else { "UNMET" };
+    vec![
+        r.scenario.clone(),
+        r.subject.clone(),
+        r.seed.to_string(),
+        fmt_secs(r.simulated),
+        fmt_secs(r.wall),
+        c("events"),
+        c("watches"),
+        c("expired_410"),
+        c("relists"),
+        c("reconciles"),
+        verdict.into(),
+    ]
+}
+
 /// The summary table.
 pub fn table(outcomes: &[Outcome]) -> String {
-    let header = [
-        "scenario",
-        "subject",
-        "seed",
-        "simulated",
-        "wall",
-        "events",
-        "watches",
-        "410s",
-        "relists",
-        "reconciles",
-        "verdict",
-    ];
-    let mut rows = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for o in outcomes {
-        let Ok(r) = &o.report else {
-            rows.push(vec![
-                o.path.display().to_string(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "error".into(),
-            ]);
-            continue;
-        };
-        let c = |k: &str| r.counters.get(k).copied().unwrap_or(0).to_string();
-        rows.push(vec![
-            r.scenario.clone(),
-            r.subject.clone(),
-            r.seed.to_string(),
-            fmt_secs(r.simulated),
-            fmt_secs(r.wall),
-            c("events"),
-            c("watches"),
-            c("expired_410"),
-            c("relists"),
-            c("reconciles"),
-            if r.met() {
-                "met".into()
-            } else {
-                "UNMET".into()
-            },
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
+    let mut rows = vec![COLUMNS.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    rows.extend(outcomes.iter().map(row));
+    let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

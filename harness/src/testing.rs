@@ -1,12 +1,17 @@
-//! Helpers for tests that drive a simulated cluster (ours, and a user's own).
+//! Helpers for tests that drive a simulated cluster (ours, and a user's own): run a client
+//! host to completion, step to a time, write ConfigMaps straight into the store, read the
+//! access log, and the stories several tests tell (a partition that outlasts the window).
 
 use std::future::Future;
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams, WatchParams};
+use kube_chaos::retry_watcher::{WatchFuture, WatchOptions};
 
 use crate::apiserver::ApiServer;
-use crate::net::{client, ClientConfig};
+use crate::net::{client, replica_host, ClientConfig};
 use crate::sim::SimBuilder;
 
 /// Result of a client host's body.
@@ -101,4 +106,89 @@ pub fn watch_requests(server: &ApiServer) -> Vec<WatchRequestLog> {
             })
         })
         .collect()
+}
+
+/// Whole seconds.
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The resourceVersion a ConfigMap list reports now (a RetryWatcher's starting point).
+pub async fn list_rv(api: &Api<ConfigMap>) -> kube::Result<String> {
+    Ok(api
+        .list_metadata(&Default::default())
+        .await?
+        .metadata
+        .resource_version
+        .expect("a list carries its resourceVersion"))
+}
+
+/// The documented pitfall: a watch function that builds fresh options, dropping the
+/// resourceVersion (and bookmarks) it was asked for; only the selector and timeout survive.
+pub fn ignoring_options(api: Api<ConfigMap>) -> impl FnMut(WatchOptions) -> WatchFuture<ConfigMap> {
+    move |options: WatchOptions| {
+        let api = api.clone();
+        async move {
+            let params = WatchParams {
+                label_selector: options.label_selector,
+                timeout: options.timeout_seconds,
+                ..WatchParams::default()
+            };
+            Ok(api.watch(&params, "").await?.boxed())
+        }
+        .boxed()
+    }
+}
+
+/// What [`partitioned_past_the_window`] did, for the assertions after it.
+#[derive(Debug)]
+pub struct PastTheWindow {
+    /// The server, after the run.
+    pub server: ApiServer,
+    /// The store's revision when the partition began (where the client's watch resumes).
+    pub resumed_from: u64,
+    /// The store's revision after the writes and the deletion.
+    pub latest: u64,
+}
+
+/// The tombstone story (seed 203, an 8-event watch cache): on host `client`, ConfigMaps
+/// `gone` and `stays` are created and `body` runs; at 10 s the client is partitioned, 20
+/// writes of `stays` push its resume RV out of the window and `gone` is deleted; the
+/// partition heals at `repair_at` and the simulation runs to its end.
+pub fn partitioned_past_the_window<F, Fut>(repair_at: Duration, body: F) -> PastTheWindow
+where
+    F: FnOnce(Api<ConfigMap>) -> Fut + 'static,
+    Fut: Future<Output = TestResult> + 'static,
+{
+    let (mut sim, server) = SimBuilder::new(203)
+        .cluster(|c| c.watch_cache_capacity = 8)
+        .build()
+        .expect("valid cluster");
+    let mut body = Some(body);
+    sim.client("client", async move {
+        let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
+        api.create(&PostParams::default(), &configmap("gone", "v"))
+            .await?;
+        api.create(&PostParams::default(), &configmap("stays", "v"))
+            .await?;
+        (body.take().expect("runs once"))(api).await
+    });
+    step_until(&mut sim, secs(10)).expect("ran to the partition");
+    let resumed_from = server.revision();
+    sim.partition("client", replica_host(0));
+    for i in 0..20 {
+        put_configmap(&server, "stays", &i.to_string());
+    }
+    server
+        .delete_object("v1", "ConfigMap", "default", "gone")
+        .expect("deleted");
+    let latest = server.revision();
+    step_until(&mut sim, repair_at).expect("ran to the repair");
+    sim.repair("client", replica_host(0));
+    sim.run().expect("ran to the end");
+    PastTheWindow {
+        server,
+        resumed_from,
+        latest,
+    }
 }

@@ -41,6 +41,28 @@ pub enum Outcome {
     DeadLetter(String),
 }
 
+/// What kind of error a subject reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The RetryWatcher stopped on a 410: its resourceVersion left the window.
+    Expired,
+    /// The RetryWatcher saw an event not newer than the last one and stopped.
+    HistoricalReplay,
+    /// Anything else (retried by the subject).
+    Other,
+}
+
+impl ErrorKind {
+    /// The name traces print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Expired => "Expired",
+            ErrorKind::HistoricalReplay => "HistoricalReplay",
+            ErrorKind::Other => "Other",
+        }
+    }
+}
+
 /// One recorded happening.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -71,8 +93,8 @@ pub enum Record {
     Error {
         /// Error text.
         message: String,
-        /// `Expired`, `HistoricalReplay`, or `Other`.
-        kind: &'static str,
+        /// Which kind of error (the checkers judge the first two).
+        kind: ErrorKind,
     },
     /// A reconcile of `key` began.
     ReconcileStart {
@@ -246,7 +268,7 @@ fn describe(r: &Record) -> (&'static str, String) {
         Record::Start { incarnation } => ("start", format!("incarnation={incarnation}")),
         Record::Listed { rv, count } => ("list", format!("rv={rv} objects={count}")),
         Record::Delivered { how, key, rv } => delivered(how, key, *rv),
-        Record::Error { message, kind } => ("error", format!("{kind}: {message}")),
+        Record::Error { message, kind } => ("error", format!("{}: {message}", kind.as_str())),
         Record::ReconcileStart { key } => ("reconcile", key.clone()),
         Record::ReconcileEnd { key, outcome } => {
             ("reconciled", format!("{key} {}", outcome_text(outcome)))
@@ -277,6 +299,27 @@ fn outcome_text(o: &Outcome) -> String {
         Outcome::Retry(e) => format!("retry: {e}"),
         Outcome::DeadLetter(e) => format!("dead_letter: {e}"),
     }
+}
+
+/// The lines around `at`: `n` before it, `n / 2` from it on (a violation's context).
+pub fn around(entries: &[Entry], at: Duration, n: usize) -> Vec<String> {
+    let i = entries.partition_point(|e| e.at <= at);
+    let lo = i.saturating_sub(n);
+    let hi = (i + n / 2).min(entries.len());
+    entries[lo..hi].iter().map(line).collect()
+}
+
+/// The trace text; a quiet run leaves deliveries out (they still reached the checkers).
+pub fn render_shown(entries: &[Entry], quiet: bool) -> String {
+    if !quiet {
+        return render(entries);
+    }
+    let shown: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !matches!(e.record, Record::Delivered { .. }))
+        .cloned()
+        .collect();
+    render(&shown)
 }
 
 /// Renders entries as text, one line each.

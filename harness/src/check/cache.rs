@@ -151,3 +151,73 @@ fn outside(from: Duration, to: Duration, windows: &[(Duration, Duration)]) -> Du
     }
     (to - from).saturating_sub(covered)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{secs, Case};
+    use crate::apiserver::EventType::{Added, Deleted};
+    use crate::scenario::{Checker, SubjectKind};
+    use crate::trace::{Delivery, Record};
+
+    fn add(name: &str, rv: u64) -> Record {
+        Record::Delivered {
+            how: Delivery::Add { initial: false },
+            key: format!("default/{name}"),
+            rv,
+        }
+    }
+
+    /// An informer that saw a (rv 1) created at 1 s; b (rv 2) lives from 2 s to 59 s.
+    fn informer() -> Case {
+        let mut c = Case::new(
+            SubjectKind::Informer,
+            r#", "expect": {"staleness_bound": "30s"}"#,
+        );
+        c.write(1, Added, "a", false);
+        c.record(1, Some(0), add("a", 1));
+        c
+    }
+
+    #[test]
+    fn no_event_loss_passes_a_store_and_handlers_equal_to_the_server() {
+        let mut c = informer();
+        c.finals.insert(0, c.server_view());
+        assert!(c.violations(Checker::NoEventLoss).is_empty());
+    }
+
+    #[test]
+    fn no_event_loss_finds_a_deletion_that_never_reached_the_handlers() {
+        let mut c = informer();
+        c.write(10, Deleted, "a", false);
+        c.finals.insert(0, c.server_view());
+        assert_eq!(
+            c.messages(Checker::NoEventLoss),
+            ["s0 handlers still holds default/a rv=1: its deletion never reached it"]
+        );
+    }
+
+    #[test]
+    fn no_event_loss_finds_a_long_lived_version_never_observed() {
+        let mut c = informer();
+        c.write(2, Added, "b", false);
+        c.write(59, Deleted, "b", false);
+        c.finals.insert(0, c.server_view());
+        let found = c.violations(Checker::NoEventLoss);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].at, secs(2));
+        assert!(
+            found[0]
+                .message
+                .starts_with("s0 never observed default/b rv=2"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn outside_counts_only_the_time_no_window_covers() {
+        let w = [(secs(10), secs(20)), (secs(15), secs(30))];
+        assert_eq!(super::outside(secs(0), secs(40), &w), secs(20));
+        assert_eq!(super::outside(secs(12), secs(18), &w), secs(0));
+    }
+}

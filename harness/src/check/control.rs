@@ -253,3 +253,140 @@ pub(super) fn convergence(ev: &Evidence<'_>) -> Vec<Violation> {
 fn labelled(obj: &serde_json::Value) -> bool {
     obj["metadata"]["labels"][MIRROR_LABEL] == "true"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Case;
+    use crate::apiserver::EventType::{Added, Modified};
+    use crate::scenario::{Checker, SubjectKind};
+    use crate::trace::{Delivery, Outcome, Record};
+
+    fn start(key: &str) -> Record {
+        Record::ReconcileStart { key: key.into() }
+    }
+
+    fn end(key: &str, outcome: Outcome) -> Record {
+        Record::ReconcileEnd {
+            key: key.into(),
+            outcome,
+        }
+    }
+
+    fn controller() -> Case {
+        Case::with_config(SubjectKind::Controller, r#"{"max_retries": 2}"#, "")
+    }
+
+    #[test]
+    fn queue_exclusive_passes_sequential_reconciles_and_finds_overlapping_ones() {
+        let mut c = controller();
+        c.record(1, Some(0), start("default/a"));
+        c.record(2, Some(0), end("default/a", Outcome::Ok));
+        c.record(3, Some(0), start("default/a"));
+        c.record(4, Some(0), end("default/a", Outcome::Ok));
+        assert!(c.violations(Checker::QueueExclusive).is_empty());
+        c.record(5, Some(0), start("default/a"));
+        c.record(6, Some(0), start("default/a"));
+        let found = c.messages(Checker::QueueExclusive);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains("started reconciling default/a while"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn reconcile_coverage_finds_a_source_change_no_reconcile_followed() {
+        let mut c = controller();
+        c.write(1, Added, "a", true);
+        c.record(2, Some(0), start("default/a"));
+        assert!(c.violations(Checker::ReconcileCoverage).is_empty());
+        c.write(3, Modified, "a", true);
+        assert_eq!(
+            c.messages(Checker::ReconcileCoverage),
+            ["change of default/a at rv=2 was never followed by a reconcile"]
+        );
+    }
+
+    #[test]
+    fn dead_letter_once_needs_a_change_between_two_dead_letters() {
+        let mut c = controller();
+        let letter = || Outcome::DeadLetter("terminal".into());
+        c.record(1, Some(0), start("default/a"));
+        c.record(1, Some(0), end("default/a", letter()));
+        c.write(5, Modified, "a", true);
+        c.record(6, Some(0), start("default/a"));
+        c.record(6, Some(0), end("default/a", letter()));
+        assert!(c.violations(Checker::DeadLetterOnce).is_empty());
+        c.record(9, Some(0), start("default/a"));
+        c.record(9, Some(0), end("default/a", letter()));
+        let found = c.messages(Checker::DeadLetterOnce);
+        assert_eq!(
+            found,
+            ["s0 dead-lettered default/a again with no change since 6s"]
+        );
+    }
+
+    #[test]
+    fn retry_backoff_finds_a_retry_in_the_instant_of_the_failure() {
+        let mut c = controller();
+        let seen = Record::Delivered {
+            how: Delivery::Add { initial: true },
+            key: "default/b".into(),
+            rv: 1,
+        };
+        c.record(0, Some(0), seen);
+        c.record(1, Some(0), start("default/a"));
+        c.record(2, Some(0), end("default/a", Outcome::Retry("boom".into())));
+        c.record(4, Some(0), start("default/a"));
+        assert!(c.violations(Checker::RetryBackoff).is_empty());
+        c.record(5, Some(0), end("default/a", Outcome::Retry("boom".into())));
+        c.record(5, Some(0), start("default/a"));
+        assert_eq!(
+            c.messages(Checker::RetryBackoff),
+            ["s0 retried default/a in the instant its failure #2 ended: no back-off"]
+        );
+    }
+
+    #[test]
+    fn retry_backoff_finds_more_retries_than_max_retries() {
+        let mut c = controller();
+        for t in 0..3 {
+            c.record(10 * t, Some(0), start("default/a"));
+            c.record(
+                10 * t + 1,
+                Some(0),
+                end("default/a", Outcome::Retry("boom".into())),
+            );
+        }
+        assert_eq!(
+            c.messages(Checker::RetryBackoff),
+            ["s0 retried default/a 3 times in a row: more than max_retries=2, and no dead letter"]
+        );
+    }
+
+    #[test]
+    fn convergence_finds_a_source_without_its_mirror_and_late_changes() {
+        let mut c = controller();
+        assert!(c.violations(Checker::Convergence).is_empty());
+        c.write(100, Added, "a", true);
+        let found = c.messages(Checker::Convergence);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.contains(&"default/a: missing mirror default/a-mirror".to_string()));
+        assert!(found
+            .iter()
+            .any(|m| m.starts_with("still changing during the last 30s")));
+    }
+
+    #[test]
+    fn convergence_excuses_a_key_that_was_dead_lettered_last() {
+        let mut c = controller();
+        c.write(10, Added, "a", true);
+        c.record(11, Some(0), start("default/a"));
+        c.record(
+            11,
+            Some(0),
+            end("default/a", Outcome::DeadLetter("terminal".into())),
+        );
+        assert!(c.violations(Checker::Convergence).is_empty());
+    }
+}

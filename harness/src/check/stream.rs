@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Evidence, Found, Violation};
-use crate::trace::{Delivery, Entry, Record};
+use crate::trace::{Delivery, Entry, ErrorKind, Record};
 
 /// One delivered watch event: (type, key, rv).
 type Seen = (&'static str, String, u64);
@@ -65,7 +65,7 @@ fn check_segment(
                 key,
                 rv,
             } => delivered.push(((kind, key.clone(), *rv), e)),
-            Record::Error { kind, .. } if *kind != "Other" => stopped = true,
+            Record::Error { kind, .. } if *kind != ErrorKind::Other => stopped = true,
             _ => {}
         }
     }
@@ -119,7 +119,7 @@ pub(super) fn no_historical_replay(ev: &Evidence<'_>) -> Vec<Violation> {
             for e in seg {
                 match &e.record {
                     Record::Error {
-                        kind: "HistoricalReplay",
+                        kind: ErrorKind::HistoricalReplay,
                         message,
                     } => {
                         found.add(
@@ -205,5 +205,103 @@ fn cache_step<'a>(
             held.remove(key);
         }
         Delivery::Event(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::Case;
+    use crate::apiserver::EventType::{Added, Modified};
+    use crate::scenario::{Checker, SubjectKind};
+    use crate::trace::{Delivery, ErrorKind, Record};
+
+    fn listed(rv: u64) -> Record {
+        Record::Listed { rv, count: 0 }
+    }
+
+    fn event(kind: &'static str, name: &str, rv: u64) -> Record {
+        Record::Delivered {
+            how: Delivery::Event(kind),
+            key: format!("default/{name}"),
+            rv,
+        }
+    }
+
+    /// A watcher listed at rv 0, then the server wrote a (rv 1) and changed it (rv 2).
+    fn two_writes() -> Case {
+        let mut c = Case::new(SubjectKind::Watcher, "");
+        c.record(0, Some(0), Record::Start { incarnation: 0 });
+        c.record(0, Some(0), listed(0));
+        c.write(1, Added, "a", false);
+        c.write(2, Modified, "a", false);
+        c
+    }
+
+    #[test]
+    fn watch_exact_passes_a_stream_equal_to_the_history() {
+        let mut c = two_writes();
+        c.record(1, Some(0), event("ADDED", "a", 1));
+        c.record(2, Some(0), event("MODIFIED", "a", 2));
+        assert!(c.violations(Checker::WatchExact).is_empty());
+        assert!(c.violations(Checker::NoHistoricalReplay).is_empty());
+    }
+
+    #[test]
+    fn watch_exact_finds_a_gap_in_a_stream_that_did_not_stop() {
+        let mut c = two_writes();
+        c.record(1, Some(0), event("ADDED", "a", 1));
+        assert_eq!(
+            c.messages(Checker::WatchExact),
+            ["s0 never delivered MODIFIED default/a rv=2 (1 of 2 events missing)"]
+        );
+    }
+
+    #[test]
+    fn watch_exact_accepts_a_prefix_when_the_watcher_stopped_on_expired() {
+        let mut c = two_writes();
+        c.record(1, Some(0), event("ADDED", "a", 1));
+        let expired = Record::Error {
+            message: "410".into(),
+            kind: ErrorKind::Expired,
+        };
+        c.record(2, Some(0), expired);
+        assert!(c.violations(Checker::WatchExact).is_empty());
+    }
+
+    #[test]
+    fn watch_exact_finds_an_event_out_of_order() {
+        let mut c = two_writes();
+        c.record(2, Some(0), event("MODIFIED", "a", 2));
+        assert_eq!(
+            c.messages(Checker::WatchExact),
+            ["s0 delivered MODIFIED default/a rv=2, expected ADDED default/a rv=1"]
+        );
+    }
+
+    #[test]
+    fn no_historical_replay_finds_a_stream_going_back() {
+        let mut c = two_writes();
+        c.record(2, Some(0), event("MODIFIED", "a", 2));
+        c.record(3, Some(0), event("ADDED", "a", 1));
+        assert_eq!(
+            c.messages(Checker::NoHistoricalReplay),
+            ["s0 delivered ADDED default/a rv=1 after rv=2"]
+        );
+    }
+
+    #[test]
+    fn no_historical_replay_finds_a_second_add_of_a_held_key() {
+        let mut c = Case::new(SubjectKind::Informer, "");
+        let add = |rv| Record::Delivered {
+            how: Delivery::Add { initial: false },
+            key: "default/a".into(),
+            rv,
+        };
+        c.record(1, Some(0), add(1));
+        c.record(2, Some(0), add(2));
+        assert_eq!(
+            c.messages(Checker::NoHistoricalReplay),
+            ["s0 on_add default/a rv=2 while holding rv=1"]
+        );
     }
 }

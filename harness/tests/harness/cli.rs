@@ -51,7 +51,9 @@ fn an_unmet_expectation_exits_1_and_prints_the_replay_command() {
     // The ignoring-options fixture expects a violation; with its expectation removed, the
     // same run must fail and say how to replay it.
     let fixture = fixtures_dir().join("ignoring-options.json");
-    let mut s = kube_chaos_harness::scenario::Scenario::load(&fixture).unwrap();
+    let mut s =
+        kube_chaos_harness::Scenario::load(&fixture, kube_chaos_harness::subject::registry())
+            .unwrap();
     s.expect.violations.clear();
     let path = std::env::temp_dir().join(format!("kube-chaos-unmet-{}.json", std::process::id()));
     std::fs::write(&path, s.to_json()).unwrap();
@@ -78,7 +80,7 @@ fn subjects_lists_every_subject_with_a_line_each() {
     let out = kube_chaos(&["subjects"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    for d in kube_chaos_harness::subject::all() {
+    for d in kube_chaos_harness::subject::registry().all() {
         assert!(
             stdout
                 .lines()

@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use kube_chaos_harness::explore::{self, Exploration, Options};
-use kube_chaos_harness::runner;
-use kube_chaos_harness::scenario::Scenario;
-use kube_chaos_harness::subject;
+use kube_chaos_harness::subject::registry;
+use kube_chaos_harness::{run as run_scenario, Scenario};
 
 const SEED: u64 = 1;
 const CASES: u32 = 300;
@@ -30,7 +29,8 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[test]
 fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it() {
-    let zoo: Vec<&str> = subject::all()
+    let zoo: Vec<&str> = registry()
+        .all()
         .iter()
         .filter(|d| d.zoo)
         .map(|d| d.name)
@@ -67,11 +67,12 @@ fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it
         // The replay file, loaded and run as `kube-chaos run` does: the same violation and
         // the very same trace.
         let paths = explore::write_replays(&dir, &e).unwrap();
-        let loaded = Scenario::load(&paths[0]).expect("a replay file is a valid scenario");
+        let loaded =
+            Scenario::load(&paths[0], registry()).expect("a replay file is a valid scenario");
         assert_eq!(&loaded, s, "{name}: the file round-trips");
-        let replayed = runner::run(&loaded, None).unwrap();
+        let replayed = run_scenario(&loaded, None).unwrap();
         assert!(
-            replayed.violated().contains(&f.checker.as_str()),
+            replayed.violated().contains(&f.checker),
             "{name}: the replay does not violate {}:\n{}",
             f.checker,
             replayed.render()
@@ -112,7 +113,7 @@ fn the_correct_subjects_pass_300_generated_cases() {
 
 #[test]
 fn cases_and_replay_files_depend_on_the_seed_only_not_on_jobs() {
-    let d = subject::find("informer-late-handler").unwrap();
+    let d = registry().find("informer-late-handler").unwrap();
     assert_eq!(explore::generate(d, 7, 3), explore::generate(d, 7, 3));
     assert_ne!(explore::generate(d, 7, 3), explore::generate(d, 8, 3));
     let with = |jobs| {
@@ -137,11 +138,11 @@ fn cases_and_replay_files_depend_on_the_seed_only_not_on_jobs() {
 fn generated_scenarios_are_valid_scenario_files() {
     // What the strategy draws always passes the same validation as a file on disk, for
     // every subject (controller faults only for controllers, replicas in range, ...).
-    for d in subject::all() {
+    for d in registry().all() {
         for case in 0..20 {
             let s = explore::generate(d, 11, case);
             let text = s.to_json();
-            let parsed = Scenario::parse(&text, "generated")
+            let parsed = Scenario::parse(&text, "generated", registry())
                 .unwrap_or_else(|e| panic!("{} case {case}: {e}\n{text}", d.name));
             assert_eq!(parsed, s);
             assert!(s.faults.len() <= explore::profile::MAX_FAULTS);

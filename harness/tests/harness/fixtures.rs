@@ -5,14 +5,15 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use kube_chaos_harness::runner::{run, Report};
-use kube_chaos_harness::scenario::Scenario;
+use kube_chaos_harness::run::{run, Report};
+use kube_chaos_harness::subject::registry;
 use kube_chaos_harness::suite::collect;
+use kube_chaos_harness::Scenario;
 
 use super::fixtures_dir;
 
 fn run_fixture(path: &Path) -> (String, Report) {
-    let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = Scenario::load(path, registry()).unwrap_or_else(|e| panic!("{e}"));
     let first = run(&scenario, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let second = run(&scenario, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -82,7 +83,7 @@ fn every_fixture_meets_its_expectation_deterministically_and_matches_its_snapsho
 fn a_quiet_run_leaves_deliveries_out_of_the_trace_but_not_out_of_the_checks() {
     // steady-churn with `trace_events: false`: the checkers must still see every delivery
     // (else no_event_loss would report the handlers empty), only the rendered trace drops them.
-    let mut s = Scenario::load(&fixtures_dir().join("steady-churn.json")).unwrap();
+    let mut s = Scenario::load(&fixtures_dir().join("steady-churn.json"), registry()).unwrap();
     s.subject.config.trace_events = false;
     let report = run(&s, None).unwrap();
     assert!(report.met(), "{}", report.render());

@@ -2,11 +2,12 @@
 //! expected; the checked-in JSON Schema is current; a scenario round-trips through JSON.
 
 use kube_chaos_harness::scenario::{json_schema, Scenario};
+use kube_chaos_harness::subject::registry;
 
 use super::fixtures_dir;
 
 fn error_of(json: &str) -> (String, String) {
-    let e = Scenario::parse(json, "bad.json").expect_err("the scenario is invalid");
+    let e = Scenario::parse(json, "bad.json", registry()).expect_err("the scenario is invalid");
     (e.path, e.message)
 }
 
@@ -26,7 +27,7 @@ fn semantic_mistakes_name_their_field() {
         (with(r#", "faults": [{"loss": {"at": "1s", "for": "1s", "rate": 1.5}}]"#), "faults[0].loss.rate", "between 0 and 1"),
         (with(r#", "faults": [{"slow_reconcile": {"at": "1s", "for": "1s", "delay": "1s"}}]"#), "faults[0].slow_reconcile", "controller subjects only"),
         (with(r#", "workload": [{"create": {"at": "1s", "name": "Bad_Name"}}]"#), "workload[0].create.name", "RFC 1123"),
-        (with(r#", "expect": {"violations": ["no_such_checker"]}"#), "expect.violations[0]", "unknown checker"),
+        (with(r#", "expect": {"violations": ["no_such_checker"]}"#), "expect.violations[0]", "unknown variant `no_such_checker`, expected one of `watch_exact`"),
         (with(r#", "cluster": {"replicas": 0}"#), "cluster.replicas", "must be 1 to 16"),
         (with(r#", "objects": [{"name": "a", "namespace": "nope"}]"#), "objects[0].namespace", "does not exist"),
         (r#"{"version": 2, "name": "t", "duration": "1m", "subject": {"name": "informer"}}"#.into(), "version", "unsupported version 2"),
@@ -74,9 +75,9 @@ fn the_checked_in_json_schema_is_current() {
 #[test]
 fn every_fixture_round_trips_through_its_json_form() {
     for path in kube_chaos_harness::suite::collect(&[fixtures_dir()]).unwrap() {
-        let s = Scenario::load(&path).unwrap();
+        let s = Scenario::load(&path, registry()).unwrap();
         assert_eq!(
-            Scenario::parse(&s.to_json(), "again").unwrap(),
+            Scenario::parse(&s.to_json(), "again", registry()).unwrap(),
             s,
             "{}",
             path.display()

@@ -8,24 +8,17 @@
 //! record every turmoil step and TCP segment of theirs too. Each test reads only the lines
 //! under its own span, which covers its simulation's hosts (they run on the test's thread).
 
-use std::time::Duration;
-
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams, WatchParams};
+use kube::api::{Api, PostParams};
 use kube::ResourceExt;
 use kube_chaos::informer::{Informer, InformerConfig};
-use kube_chaos::retry_watcher::{
-    Error, RetryWatcher, RetryWatcherConfig, WatchFuture, WatchOptions,
-};
-use kube_chaos_harness::net::{client, replica_host, ClientConfig};
+use kube_chaos::retry_watcher::{Error, RetryWatcher, RetryWatcherConfig};
 use kube_chaos_harness::sim::SimBuilder;
-use kube_chaos_harness::testing::{configmap, put_configmap, run, step_until};
+use kube_chaos_harness::testing::{
+    configmap, ignoring_options, list_rv, partitioned_past_the_window, run, secs,
+};
 use tracing_test::traced_test;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
 
 fn watcher_config() -> RetryWatcherConfig {
     RetryWatcherConfig {
@@ -34,16 +27,6 @@ fn watcher_config() -> RetryWatcherConfig {
         seed: Some(7),
         ..Default::default()
     }
-}
-
-/// The RV a ConfigMap list reports now (the starting point of a RetryWatcher).
-async fn list_rv(api: &Api<ConfigMap>) -> kube::Result<String> {
-    Ok(api
-        .list_metadata(&Default::default())
-        .await?
-        .metadata
-        .resource_version
-        .expect("list RV"))
 }
 
 /// The index of the first line containing every one of `parts`, or a message listing `lines`.
@@ -61,16 +44,7 @@ fn the_informer_logs_the_410_with_its_rv_then_the_relist_from_the_latest_state()
     // the resume RV out of an 8-event window. After repair the watch gets a 410: the informer
     // logs it with the RV it resumed from, then the relist from "" at the server's RV with
     // one tombstone — in that order.
-    let (mut sim, server) = SimBuilder::new(203)
-        .cluster(|c| c.watch_cache_capacity = 8)
-        .build()
-        .expect("valid");
-    sim.client("client", async move {
-        let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
-        api.create(&PostParams::default(), &configmap("gone", "v"))
-            .await?;
-        api.create(&PostParams::default(), &configmap("stays", "v"))
-            .await?;
+    let story = partitioned_past_the_window(secs(100), |api| async move {
         let cfg = InformerConfig {
             min_watch_timeout: secs(30),
             deadline_grace: secs(5),
@@ -87,19 +61,7 @@ fn the_informer_logs_the_410_with_its_rv_then_the_relist_from_the_latest_state()
         informer.stop();
         Ok(())
     });
-    step_until(&mut sim, secs(10)).unwrap();
-    let resumed_from = server.revision();
-    sim.partition("client", replica_host(0));
-    for i in 0..20 {
-        put_configmap(&server, "stays", &i.to_string());
-    }
-    server
-        .delete_object("v1", "ConfigMap", "default", "gone")
-        .expect("deleted");
-    let latest = server.revision();
-    step_until(&mut sim, secs(100)).unwrap();
-    sim.repair("client", replica_host(0));
-    sim.run().expect("ran");
+    let (resumed_from, latest) = (story.resumed_from, story.latest);
     logs_assert(|lines| {
         let synced = find(lines, &[" INFO ", "listed: synced", "from=\"0\""])?;
         let expired = find(
@@ -149,17 +111,7 @@ fn the_retry_watcher_logs_a_historical_replay_as_an_error_naming_both_rvs() {
             }
         }
         let start = list_rv(&api).await?;
-        let careless = move |_ignored: WatchOptions| -> WatchFuture<ConfigMap> {
-            let api = api.clone();
-            async move {
-                Ok(api
-                    .watch(&WatchParams::default().timeout(60), "")
-                    .await?
-                    .boxed())
-            }
-            .boxed()
-        };
-        let mut w = RetryWatcher::new(&start, careless, watcher_config())?;
+        let mut w = RetryWatcher::new(&start, ignoring_options(api), watcher_config())?;
         assert!(matches!(
             w.next().await,
             Some(Err(Error::HistoricalReplay { .. }))

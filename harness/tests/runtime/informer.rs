@@ -201,19 +201,10 @@ fn indexes_and_selectors_shape_the_store() {
 fn a_deletion_during_a_partition_arrives_as_a_tombstone_after_the_410_relist() {
     // The partition kills the watch silently; meanwhile `gone` is deleted and 20 writes push
     // the resume RV out of an 8-event window. After repair: 410, relist from "", tombstone.
-    let (mut sim, server) = SimBuilder::new(203)
-        .cluster(|c| c.watch_cache_capacity = 8)
-        .build()
-        .expect("valid");
     let rec = Recorder::default();
     let out: Rc<RefCell<Option<Informer<ConfigMap>>>> = Rc::default();
     let (r, o) = (rec.clone(), out.clone());
-    sim.client("client", async move {
-        let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
-        api.create(&PostParams::default(), &configmap("gone", "v"))
-            .await?;
-        api.create(&PostParams::default(), &configmap("stays", "v"))
-            .await?;
+    let story = partitioned_past_the_window(secs(200), |api| async move {
         let cfg = InformerConfig {
             min_watch_timeout: secs(30),
             deadline_grace: secs(5),
@@ -226,17 +217,7 @@ fn a_deletion_during_a_partition_arrives_as_a_tombstone_after_the_410_relist() {
         tokio::time::sleep(secs(400)).await;
         Ok(())
     });
-    step_until(&mut sim, secs(10)).unwrap();
-    sim.partition("client", replica_host(0));
-    for i in 0..20 {
-        put_configmap(&server, "stays", &i.to_string());
-    }
-    server
-        .delete_object("v1", "ConfigMap", "default", "gone")
-        .expect("deleted");
-    step_until(&mut sim, secs(200)).unwrap();
-    sim.repair("client", replica_host(0));
-    sim.run().expect("ran");
+    let server = story.server;
     let informer = out.borrow_mut().take().expect("informer");
     let lines = rec.lines();
     assert!(

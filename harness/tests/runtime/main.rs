@@ -12,10 +12,6 @@ pub use kube_chaos_harness::apiserver::{ApiError, ApiServer, RequestInfo, Verdic
 pub use kube_chaos_harness::net::{client, replica_host, ClientConfig};
 pub use kube_chaos_harness::sim::SimBuilder;
 pub use kube_chaos_harness::testing::{
-    configmap, put_configmap, run, step_until, watch_requests, TestResult,
+    configmap, ignoring_options, list_rv, partitioned_past_the_window, put_configmap, run, secs,
+    step_until, watch_requests, TestResult,
 };
-
-/// Simulated seconds.
-pub fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}

@@ -4,14 +4,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures::future::FutureExt;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, PostParams, WatchParams};
+use kube::api::{Api, PostParams};
 use kube::ResourceExt;
-use kube_chaos::retry_watcher::{
-    Error, Event, RetryWatcher, RetryWatcherConfig, WatchFuture, WatchOptions,
-};
+use kube_chaos::retry_watcher::{Error, Event, RetryWatcher, RetryWatcherConfig};
 
 use super::*;
 
@@ -35,16 +32,6 @@ fn brief(e: &Event<ConfigMap>) -> (&'static str, String, u64) {
 
 fn access_logged(seed: u64) -> SimBuilder {
     SimBuilder::new(seed).cluster(|c| c.access_log = true)
-}
-
-/// The RV a ConfigMap list reports now (the starting point of a RetryWatcher).
-async fn list_rv(api: &Api<ConfigMap>) -> kube::Result<String> {
-    Ok(api
-        .list_metadata(&Default::default())
-        .await?
-        .metadata
-        .resource_version
-        .expect("list RV"))
 }
 
 #[test]
@@ -318,18 +305,7 @@ fn a_watch_function_that_ignores_its_options_yields_historical_replay() {
                 .await?;
         }
         let start = list_rv(&api).await?;
-        let a = api.clone();
-        let careless = move |_ignored: WatchOptions| -> WatchFuture<ConfigMap> {
-            let api = a.clone();
-            async move {
-                Ok(api
-                    .watch(&WatchParams::default().timeout(60), "")
-                    .await?
-                    .boxed())
-            }
-            .boxed()
-        };
-        let mut w = RetryWatcher::new(&start, careless, config(60))?;
+        let mut w = RetryWatcher::new(&start, ignoring_options(api.clone()), config(60))?;
         match w.next().await {
             Some(Err(Error::HistoricalReplay {
                 event,

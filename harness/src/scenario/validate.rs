@@ -1,22 +1,35 @@
 //! Semantic checks of a parsed scenario: every error names the JSON path of its field.
+//! What is valid for one fault kind is the fault's own ([`Fault::invalid_value`]); here are
+//! the checks against the rest of the scenario (its duration, replicas and subject).
 
 use std::time::Duration;
 
-use crate::apiserver::invalid_name;
-use crate::scenario::{
-    Dur, Fault, Scenario, Workload, CHECKERS, MAX_INSTANCES, MAX_SIMULATED, SCENARIO_VERSION,
-};
-use crate::subject;
+use crate::apiserver::{invalid_name, LabelSelector};
 
-/// A failed check: (JSON path, message).
-pub(crate) type Invalid = (String, String);
+use super::{
+    Catalog, Dur, Fault, Scenario, SubjectKind, Workload, MAX_INSTANCES, MAX_SIMULATED,
+    SCENARIO_VERSION,
+};
+
+/// A failed check: the JSON path of the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct Invalid {
+    /// JSON path of the offending field.
+    pub path: String,
+    /// What was expected.
+    pub message: String,
+}
 
 fn bad(path: impl Into<String>, message: impl Into<String>) -> Result<(), Invalid> {
-    Err((path.into(), message.into()))
+    Err(Invalid {
+        path: path.into(),
+        message: message.into(),
+    })
 }
 
 /// Checks everything serde could not: versions, ranges, names, times, references.
-pub(crate) fn scenario(s: &Scenario) -> Result<(), Invalid> {
+pub(super) fn scenario(s: &Scenario, subjects: &dyn Catalog) -> Result<(), Invalid> {
     if s.version != SCENARIO_VERSION {
         return bad(
             "version",
@@ -49,7 +62,18 @@ pub(crate) fn scenario(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     cluster(s)?;
-    subject_spec(s)?;
+    let kind = subject_spec(s, subjects)?;
+    objects(s)?;
+    for (i, w) in s.workload.iter().enumerate() {
+        workload(s, i, w)?;
+    }
+    for (i, f) in s.faults.iter().enumerate() {
+        fault(s, kind, i, f)?;
+    }
+    expect(s)
+}
+
+fn objects(s: &Scenario) -> Result<(), Invalid> {
     for (i, o) in s.objects.iter().enumerate() {
         object_name(&format!("objects[{i}].name"), &o.name)?;
         if !["default", "kube-system", "kube-public"].contains(&o.namespace.as_str()) {
@@ -62,13 +86,7 @@ pub(crate) fn scenario(s: &Scenario) -> Result<(), Invalid> {
             );
         }
     }
-    for (i, w) in s.workload.iter().enumerate() {
-        workload(s, i, w)?;
-    }
-    for (i, f) in s.faults.iter().enumerate() {
-        fault(s, i, f)?;
-    }
-    expect(s)
+    Ok(())
 }
 
 fn cluster(s: &Scenario) -> Result<(), Invalid> {
@@ -96,19 +114,26 @@ fn cluster(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn subject_spec(s: &Scenario) -> Result<(), Invalid> {
+/// The subject's name, counts and knobs; returns its kind.
+fn subject_spec(s: &Scenario, subjects: &dyn Catalog) -> Result<SubjectKind, Invalid> {
     let sub = &s.subject;
-    if subject::find(&sub.name).is_none() {
-        let known: Vec<&str> = subject::all().iter().map(|d| d.name).collect();
-        return bad(
-            "subject.name",
-            format!(
+    let Some(kind) = subjects.kind_of(&sub.name) else {
+        return Err(Invalid {
+            path: "subject.name".into(),
+            message: format!(
                 "unknown subject {:?}; known subjects: {}",
                 sub.name,
-                known.join(", ")
+                subjects.names().join(", ")
             ),
-        );
-    }
+        });
+    };
+    subject_counts(s)?;
+    subject_config(s)?;
+    Ok(kind)
+}
+
+fn subject_counts(s: &Scenario) -> Result<(), Invalid> {
+    let sub = &s.subject;
     if sub.clients == 0 || sub.hosts == 0 {
         return bad("subject", "clients and hosts must be at least 1");
     }
@@ -121,6 +146,11 @@ fn subject_spec(s: &Scenario) -> Result<(), Invalid> {
             ),
         );
     }
+    Ok(())
+}
+
+fn subject_config(s: &Scenario) -> Result<(), Invalid> {
+    let sub = &s.subject;
     if !(1..=64).contains(&sub.config.workers) {
         return bad(
             "subject.config.workers",
@@ -131,7 +161,7 @@ fn subject_spec(s: &Scenario) -> Result<(), Invalid> {
         return bad("subject.config.min_watch_timeout", "must be at least 1s");
     }
     if let Some(sel) = &sub.config.label_selector {
-        if let Err(e) = crate::apiserver::LabelSelector::parse(sel) {
+        if let Err(e) = LabelSelector::parse(sel) {
             return bad(
                 "subject.config.label_selector",
                 format!("invalid label selector {sel:?}: {e}"),
@@ -204,16 +234,11 @@ fn workload(s: &Scenario, i: usize, w: &Workload) -> Result<(), Invalid> {
     }
 }
 
-fn fault(s: &Scenario, i: usize, f: &Fault) -> Result<(), Invalid> {
+fn fault(s: &Scenario, kind: SubjectKind, i: usize, f: &Fault) -> Result<(), Invalid> {
     let p = format!("faults[{i}].{}", f.tag());
     let (at, end) = f.window();
     within(s, &format!("{p}.at"), at, Dur::default())?;
-    if let Some(end) = end {
-        let field = if matches!(f, Fault::CrashReplica { .. } | Fault::CrashSubject { .. }) {
-            "restart_after"
-        } else {
-            "for"
-        };
+    if let (Some(end), Some(field)) = (end, f.length_field()) {
         within(s, &format!("{p}.{field}"), end, Dur::default())?;
     }
     if let Some(r) = f.replica() {
@@ -227,48 +252,22 @@ fn fault(s: &Scenario, i: usize, f: &Fault) -> Result<(), Invalid> {
             );
         }
     }
-    fault_values(s, &p, f)
-}
-
-fn fault_values(s: &Scenario, p: &str, f: &Fault) -> Result<(), Invalid> {
-    match f {
-        Fault::Loss { rate, .. } | Fault::HttpErrors { rate, .. }
-            if !(0.0..=1.0).contains(rate) =>
-        {
-            bad(
-                format!("{p}.rate"),
-                format!("must be between 0 and 1, got {rate}"),
-            )
-        }
-        Fault::HttpErrors { code, .. } if ![429, 500, 503, 504].contains(code) => bad(
-            format!("{p}.code"),
-            format!("must be 429, 500, 503 or 504, got {code}"),
-        ),
-        Fault::SlowReconcile { .. } | Fault::ReconcileErrors { .. } if !is_controller(s) => bad(
+    if f.for_controllers_only() && kind != SubjectKind::Controller {
+        return bad(
             p,
             format!(
                 "applies to controller subjects only, not {:?}",
                 s.subject.name
             ),
-        ),
-        Fault::ReconcileErrors { times: 0, .. } => bad(format!("{p}.times"), "must be at least 1"),
-        _ => Ok(()),
+        );
     }
-}
-
-fn is_controller(s: &Scenario) -> bool {
-    subject::find(&s.subject.name).is_some_and(|d| d.kind == subject::Kind::Controller)
+    match f.invalid_value() {
+        Some((field, message)) => bad(format!("{p}.{field}"), message),
+        None => Ok(()),
+    }
 }
 
 fn expect(s: &Scenario) -> Result<(), Invalid> {
-    for (i, v) in s.expect.violations.iter().enumerate() {
-        if !CHECKERS.contains(&v.as_str()) {
-            return bad(
-                format!("expect.violations[{i}]"),
-                format!("unknown checker {v:?}; checkers: {}", CHECKERS.join(", ")),
-            );
-        }
-    }
     if let Some(r) = &s.expect.watch_rate {
         if !(r.min.is_finite() && r.max.is_finite() && 0.0 <= r.min && r.min <= r.max) {
             return bad("expect.watch_rate", "needs 0 <= min <= max");

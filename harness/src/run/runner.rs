@@ -1,6 +1,6 @@
-//! Scenario -> turmoil simulation -> report. The runner is the only driver: it steps the
-//! simulation, applies due faults and workload writes between steps, and hands what was
-//! recorded to the checkers.
+//! The runner: scenario -> turmoil simulation -> report. It is the only driver: it steps the
+//! simulation, applies due faults and workload writes between steps (through the
+//! [`Interpreter`] and [`apply_write`]), and hands what was recorded to the checkers.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,134 +8,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::apiserver::{ApiServer, StoreEvent};
-use crate::check::{self, Evidence, Verdict};
-use crate::fault::{apply_write, timeline, Controls, Interpreter, Step, World};
+use super::interpreter::{Interpreter, World};
+use super::report::Report;
+use super::timeline::{timeline, Step};
+use super::writes::apply_write;
+use super::RunError;
+use crate::apiserver::{ApiServer, Stats, StoreEvent};
+use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
 use crate::sim::SimBuilder;
-use crate::subject::{self, instance_seed, Ctx};
-use crate::trace::{self, Entry, Record, Recorder};
-
-/// Traces longer than this many lines are shown as head + tail in reports.
-pub const TRACE_SHOWN_LINES: usize = 300;
-
-/// The outcome of one scenario run.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// Scenario name.
-    pub scenario: String,
-    /// Subject name.
-    pub subject: String,
-    /// Seed used.
-    pub seed: u64,
-    /// Simulated time run.
-    pub simulated: Duration,
-    /// Wall-clock time taken (not part of the rendered report).
-    pub wall: Duration,
-    /// Counters: events, watches, 410s, relists, reconciles, retries, dead letters, ...
-    pub counters: BTreeMap<String, u64>,
-    /// Each checker's verdict.
-    pub verdicts: Vec<Verdict>,
-    /// Checkers the scenario expected to fail.
-    pub expected: Vec<String>,
-    /// Watch requests per second over the scenario's `watch_rate` window, if asked for.
-    pub watch_rate: Option<f64>,
-    /// The full trace.
-    pub trace: String,
-}
-
-impl Report {
-    /// Checkers that found violations.
-    pub fn violated(&self) -> Vec<&str> {
-        self.verdicts
-            .iter()
-            .filter(|v| !v.violations.is_empty())
-            .map(|v| v.checker)
-            .collect()
-    }
-
-    /// Whether exactly the expected checkers failed.
-    pub fn met(&self) -> bool {
-        let mut found: Vec<&str> = self.violated();
-        let mut want: Vec<&str> = self.expected.iter().map(String::as_str).collect();
-        found.sort_unstable();
-        want.sort_unstable();
-        want.dedup();
-        found == want
-    }
-
-    /// The report as stable text (no wall clock): verdicts, counters, trace (head and tail
-    /// when long, with a digest of the whole).
-    pub fn render(&self) -> String {
-        let mut out = format!(
-            "scenario: {}\nsubject: {}\nseed: {}\nsimulated: {}\nverdict: {}\n",
-            self.scenario,
-            self.subject,
-            self.seed,
-            humantime::format_duration(self.simulated),
-            if self.met() { "met" } else { "UNMET" },
-        );
-        if !self.expected.is_empty() {
-            out += &format!("expected violations: {}\n", self.expected.join(", "));
-        }
-        if let Some(r) = self.watch_rate {
-            out += &format!("watch requests/s: {r:.3}\n");
-        }
-        out += "\ncounters:\n";
-        for (k, v) in &self.counters {
-            out += &format!("  {k:<14} {v}\n");
-        }
-        out += "\ncheckers:\n";
-        for v in &self.verdicts {
-            out += &v.render();
-        }
-        out += &format!(
-            "\ntrace ({} lines, digest {:016x}):\n",
-            self.trace.lines().count(),
-            trace::digest(&self.trace)
-        );
-        out += &shown_trace(&self.trace);
-        out
-    }
-}
-
-fn shown_trace(trace: &str) -> String {
-    let lines: Vec<&str> = trace.lines().collect();
-    if lines.len() <= TRACE_SHOWN_LINES {
-        return trace.to_string();
-    }
-    let half = TRACE_SHOWN_LINES / 2;
-    let mut out = lines[..half].join("\n");
-    out += &format!("\n  ... {} lines omitted ...\n", lines.len() - 2 * half);
-    out += &lines[lines.len() - half..].join("\n");
-    out.push('\n');
-    out
-}
-
-/// Why a run could not happen (the scenario passed validation but the world refused it).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The cluster could not be built.
-    #[error("cluster: {0}")]
-    Cluster(String),
-    /// An initial object was refused by the apiserver.
-    #[error("objects[{index}]: {message}")]
-    Object {
-        /// Index in `objects`.
-        index: usize,
-        /// The apiserver's message.
-        message: String,
-    },
-    /// The simulation failed (a host's software returned an error).
-    #[error("simulation failed at {at:?}: {message}")]
-    Simulation {
-        /// Simulated time.
-        at: Duration,
-        /// turmoil's error.
-        message: String,
-    },
-}
+use crate::subject::{instance_seed, registry, Controls, Ctx, Descriptor};
+use crate::trace::{self, Record, Recorder};
 
 /// Runs `scenario` (with `seed` overriding its own, if given).
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
@@ -143,20 +27,46 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     let mut scenario = scenario.clone();
     scenario.seed = seed.unwrap_or(scenario.seed);
     let s = &scenario;
-    let builder = sim_builder(s);
-    let (mut sim, server) = builder
-        .build()
-        .map_err(|e| RunError::Cluster(e.to_string()))?;
+    let subject = registry().get(&s.subject.name)?;
+    let (mut sim, server) = sim_builder(s).build()?;
     put_objects(s, &server)?;
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();
     let kill = Kill::default();
-    let hosts = spawn_subjects(s, &mut sim, &recorder, &controls, &kill);
+    let hosts = spawn_subjects(s, subject, &mut sim, &recorder, &controls, &kill);
     let rate = drive(s, &mut sim, &server, &recorder, &controls, &hosts, &kill)?;
     let finals = recorder.final_views();
     let objects = server.objects("v1", "ConfigMap");
     let stats = server.stats();
     drop(sim);
+    let history = configmap_history(&server, &recorder);
+    let entries = recorder.entries();
+    let evidence = Evidence {
+        scenario: s,
+        kind: subject.kind,
+        entries: &entries,
+        history: &history,
+        finals: &finals,
+        objects: &objects,
+        watch_rate: rate,
+    };
+    let verdicts = check::run_all(&evidence);
+    Ok(Report {
+        scenario: s.name.clone(),
+        subject: s.subject.name.clone(),
+        seed: s.seed,
+        simulated: s.end(),
+        wall: started.elapsed(),
+        counters: counters(&recorder, &stats, history.len()),
+        verdicts,
+        expected: s.expect.violations.clone(),
+        watch_rate: rate,
+        trace: trace::render_shown(&entries, recorder.is_quiet()),
+    })
+}
+
+/// Every ConfigMap write of the run, also merged into the recorder's trace.
+fn configmap_history(server: &ApiServer, recorder: &Recorder) -> Vec<Arc<StoreEvent>> {
     let history: Vec<Arc<StoreEvent>> = server
         .history()
         .into_iter()
@@ -167,20 +77,11 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
             .iter()
             .map(|e| (crate::sim::since_start(e.at), write_record(e))),
     );
-    let entries = recorder.entries();
-    let kind = subject::find(&s.subject.name)
-        .expect("validated subject")
-        .kind;
-    let evidence = Evidence {
-        scenario: s,
-        kind,
-        entries: &entries,
-        history: &history,
-        finals: &finals,
-        objects: &objects,
-        watch_rate: rate,
-    };
-    let verdicts = check::run_all(&evidence);
+    history
+}
+
+/// The subjects' counters and the server's.
+fn counters(recorder: &Recorder, stats: &Stats, writes: usize) -> BTreeMap<String, u64> {
     let mut counters: BTreeMap<String, u64> = recorder
         .counters()
         .into_iter()
@@ -189,35 +90,11 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     counters.insert("watches".into(), stats.watches);
     counters.insert("expired_410".into(), stats.expired);
     counters.insert("requests".into(), stats.requests);
-    counters.insert("writes".into(), history.len() as u64);
+    counters.insert("writes".into(), writes as u64);
     for k in ["events", "relists"] {
         counters.entry(k.into()).or_default();
     }
-    Ok(Report {
-        scenario: s.name.clone(),
-        subject: s.subject.name.clone(),
-        seed: s.seed,
-        simulated: s.end(),
-        wall: started.elapsed(),
-        counters,
-        verdicts,
-        expected: s.expect.violations.clone(),
-        watch_rate: rate,
-        trace: render_trace(&entries, recorder.is_quiet()),
-    })
-}
-
-/// The trace text; a quiet run leaves deliveries out (they still reached the checkers).
-fn render_trace(entries: &[Entry], quiet: bool) -> String {
-    if !quiet {
-        return trace::render(entries);
-    }
-    let shown: Vec<Entry> = entries
-        .iter()
-        .filter(|e| !matches!(e.record, Record::Delivered { .. }))
-        .cloned()
-        .collect();
-    trace::render(&shown)
+    counters
 }
 
 fn write_record(e: &StoreEvent) -> Record {
@@ -275,14 +152,13 @@ fn policy(s: &Scenario, instance: usize, incarnation: u32) -> ReplicaPolicy {
 /// Registers one turmoil host per subject host; each (re)start runs fresh instances.
 fn spawn_subjects(
     s: &Scenario,
+    subject: &'static Descriptor,
     sim: &mut turmoil::Sim<'_>,
     recorder: &Recorder,
     controls: &Controls,
     kill: &Kill,
 ) -> Vec<String> {
-    let run = subject::find(&s.subject.name)
-        .expect("validated subject")
-        .run;
+    let run = subject.run;
     let mut names = Vec::new();
     for h in 0..s.subject.hosts {
         let name = format!("subject-{h}");
@@ -364,23 +240,14 @@ fn drive(
                 replicas: s.cluster.replicas,
                 seed: s.seed,
             };
-            match &steps[next].1 {
-                Step::Begin(i) => {
-                    recorder.record(None, Record::Fault(s.faults[*i].describe()));
-                    interpreter.begin(&mut world, *i, &s.faults[*i]);
-                }
-                Step::End(i) => {
-                    recorder.record(
-                        None,
-                        Record::Fault(format!("{} healed", s.faults[*i].tag())),
-                    );
-                    interpreter.end(&mut world, *i, &s.faults[*i]);
-                }
-                Step::Write(w) => {
-                    serial += 1;
-                    apply_write(server, w, serial);
-                }
-            }
+            apply(
+                s,
+                &mut interpreter,
+                &mut world,
+                recorder,
+                &steps[next].1,
+                &mut serial,
+            );
             next += 1;
         }
         if rate_from.is_some_and(|f| now >= f) && watches_at.0.is_none() {
@@ -402,10 +269,28 @@ fn drive(
     })
 }
 
-/// The entries around `at` (for violation context).
-pub fn around(entries: &[Entry], at: Duration, n: usize) -> Vec<String> {
-    let i = entries.partition_point(|e| e.at <= at);
-    let lo = i.saturating_sub(n);
-    let hi = (i + n / 2).min(entries.len());
-    entries[lo..hi].iter().map(trace::line).collect()
+/// Applies one due step: a fault's start or end (traced), or a workload write.
+fn apply(
+    s: &Scenario,
+    interpreter: &mut Interpreter,
+    world: &mut World<'_, '_>,
+    recorder: &Recorder,
+    step: &Step,
+    serial: &mut u64,
+) {
+    match step {
+        Step::Begin(i) => {
+            recorder.record(None, Record::Fault(s.faults[*i].describe()));
+            interpreter.begin(world, *i, &s.faults[*i]);
+        }
+        Step::End(i) => {
+            let healed = format!("{} healed", s.faults[*i].tag());
+            recorder.record(None, Record::Fault(healed));
+            interpreter.end(world, *i, &s.faults[*i]);
+        }
+        Step::Write(w) => {
+            *serial += 1;
+            apply_write(world.server, w, *serial);
+        }
+    }
 }

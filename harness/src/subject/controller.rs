@@ -16,10 +16,10 @@ use kube_chaos::controller::{
 };
 use kube_chaos::informer::{Informer, InformerConfig};
 
-use crate::fault::Controls;
+use super::Controls;
+use super::{key_of, Ctx};
 use crate::mirror::{mirror_keys, reconcile_mirror, MirrorError, MIRROR_LABEL};
 use crate::scenario;
-use crate::subject::Ctx;
 use crate::trace::{self, Record, Recorder};
 
 /// A reconcile failure: injected by a fault, or the mirror's own.
@@ -110,7 +110,7 @@ struct MirrorCtx {
 }
 
 /// `controller`: an informer on ConfigMaps feeding the mirror controller.
-pub(crate) async fn ours(ctx: Ctx) {
+pub(super) async fn ours(ctx: Ctx) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "default");
     let informer = Informer::new(
         api.clone(),
@@ -147,7 +147,7 @@ pub(crate) async fn ours(ctx: Ctx) {
         .expect("validated controller config");
     // What the controller's informer delivers goes into the trace too: the checkers tell a
     // legitimate re-reconcile (an event arrived) from a broken one by it.
-    informer.add_handler(crate::subject::recording_handler(&ctx));
+    informer.add_handler(super::informer::recording_handler(&ctx));
     controller.watch_mapped(&informer, mirror_keys);
     let i = informer.clone();
     tokio::spawn(async move { i.run().await });
@@ -165,20 +165,11 @@ fn api_of(c: &RuntimeCtx) -> Api<ConfigMap> {
     c.api.clone()
 }
 
-fn key_of(cm: &ConfigMap) -> String {
-    let m = &cm.metadata;
-    format!(
-        "{}/{}",
-        m.namespace.as_deref().unwrap_or(""),
-        m.name.as_deref().unwrap_or("")
-    )
-}
-
 async fn runtime_reconcile(
     cm: Arc<ConfigMap>,
     c: Arc<RuntimeCtx>,
 ) -> Result<kube::runtime::controller::Action, SubjectError> {
-    let key = key_of(&cm);
+    let key = key_of(cm.as_ref());
     c.observer.reconcile_started(&key);
     let result = async {
         faults(&c.controls, &key).await?;
@@ -194,7 +185,7 @@ async fn runtime_reconcile(
 
 /// `kube-runtime-controller`: kube-runtime's Controller (seeded backoffs) running the mirror
 /// reconcile; errors requeue after 5 s (its error policy), there is no dead letter.
-pub(crate) async fn kube_runtime(ctx: Ctx) {
+pub(super) async fn kube_runtime(ctx: Ctx) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "default");
     let timeout = u32::try_from(ctx.config.watch_timeout.0.as_secs()).unwrap_or(u32::MAX);
     let observer = Observer {

@@ -1,0 +1,106 @@
+//! What the checkers read: the scenario, the server's true history, what each subject
+//! instance recorded, its final view and the server's final objects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::apiserver::{LabelSelector, StoreEvent};
+use crate::scenario::{Scenario, SubjectKind};
+use crate::trace::{Entry, Held, Record};
+
+/// What the checkers read.
+pub struct Evidence<'a> {
+    /// The scenario run.
+    pub scenario: &'a Scenario,
+    /// The subject's kind.
+    pub kind: SubjectKind,
+    /// The merged trace (subjects, runner, server writes), in time order.
+    pub entries: &'a [Entry],
+    /// Every ConfigMap write, oldest first.
+    pub history: &'a [Arc<StoreEvent>],
+    /// Each instance's final view (store contents).
+    pub finals: &'a BTreeMap<usize, Held>,
+    /// The live ConfigMaps at the end.
+    pub objects: &'a [Arc<Value>],
+    /// Measured watch requests per second, if asked for.
+    pub watch_rate: Option<f64>,
+}
+
+impl Evidence<'_> {
+    /// Simulated time since the start for a server timestamp.
+    pub(super) fn since_start(&self, at: Duration) -> Duration {
+        crate::sim::since_start(at)
+    }
+
+    /// Whether the subject's selector selects `obj`.
+    pub(super) fn selects(&self, obj: &Value) -> bool {
+        self.scenario
+            .subject
+            .config
+            .label_selector
+            .as_deref()
+            .is_none_or(|s| {
+                LabelSelector::parse(s)
+                    .expect("validated selector")
+                    .matches_object(obj)
+            })
+    }
+
+    /// The visible server state at the end: key -> (rv, uid).
+    pub(super) fn server_state(&self) -> Held {
+        self.objects
+            .iter()
+            .filter(|o| self.selects(o))
+            .map(|o| {
+                let m = &o["metadata"];
+                let key = format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap_or(""),
+                    m["name"].as_str().unwrap_or("")
+                );
+                let rv = m["resourceVersion"]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                (key, (rv, m["uid"].as_str().unwrap_or("").to_string()))
+            })
+            .collect()
+    }
+
+    /// Each instance's entries, split per incarnation.
+    pub(super) fn incarnations(&self) -> BTreeMap<usize, Vec<Vec<&Entry>>> {
+        let mut out: BTreeMap<usize, Vec<Vec<&Entry>>> = BTreeMap::new();
+        for e in self.entries {
+            let Some(i) = e.instance else { continue };
+            let segments = out.entry(i).or_default();
+            if matches!(e.record, Record::Start { .. }) || segments.is_empty() {
+                segments.push(Vec::new());
+            }
+            segments.last_mut().expect("a segment").push(e);
+        }
+        out
+    }
+
+    /// Fault windows (start, end) in simulated time, instant faults as zero-length.
+    pub(super) fn fault_windows(&self) -> Vec<(Duration, Duration)> {
+        self.scenario
+            .faults
+            .iter()
+            .map(|f| {
+                let (at, end) = f.window();
+                (at.0, end.map_or(at.0, |e| e.0))
+            })
+            .collect()
+    }
+
+    /// Longest a version may live unobserved outside fault windows.
+    pub(super) fn staleness_bound(&self) -> Duration {
+        self.scenario
+            .expect
+            .staleness_bound
+            .map_or(Duration::from_secs(60), |d| d.0)
+    }
+}

@@ -1,0 +1,21 @@
+//! The small-scenario profile: bounds of what exploration generates.
+
+use std::time::Duration;
+
+/// Longest generated `duration` (workload and faults happen within it).
+pub const MAX_DURATION: Duration = Duration::from_secs(60);
+/// Shortest `duration` the shrinker goes down to.
+pub const MIN_DURATION: Duration = Duration::from_secs(5);
+/// Settle time after `duration`: a correct subject notices a silently dead watch within
+/// 60 s (15 s minimum watch timeout, doubled at most, plus 30 s grace), backs off and
+/// relists; a controller then settles, and the last half of this must be quiet.
+pub const SETTLE: Duration = Duration::from_secs(180);
+/// The staleness bound the checkers get (a version may go unobserved this long while a
+/// correct subject is still recovering from a fault that ended).
+pub const STALENESS: Duration = Duration::from_secs(180);
+/// At most this many faults per case.
+pub const MAX_FAULTS: usize = 3;
+/// At most this many initial objects.
+pub const MAX_OBJECTS: usize = 4;
+/// At most this many single writes.
+pub const MAX_WRITES: usize = 8;

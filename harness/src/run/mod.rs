@@ -1,0 +1,54 @@
+//! Running a scenario: its [`timeline`] of fault starts, ends and workload writes, the fault
+//! [`Interpreter`] that applies them to the world, the [`run`]ner that drives the simulation
+//! and hands the record to the checkers, and the [`Report`].
+//!
+//! - `timeline`: faults and workload as one ordered list of [`Step`]s.
+//! - `interpreter`: one arm per fault kind to start it and one to heal it (**a new fault
+//!   kind** adds its arms here, after its variant in `scenario/fault.rs`).
+//! - `writes`: workload writes straight to the store.
+//! - `runner`: the simulation loop, subject hosts, evidence and counters.
+//! - `report`: verdicts, counters, the trace, rendered as stable text.
+
+mod interpreter;
+mod report;
+mod runner;
+mod timeline;
+mod writes;
+
+use std::time::Duration;
+
+pub use interpreter::{Interpreter, World};
+pub use report::{Report, TRACE_SHOWN_LINES};
+pub use runner::run;
+pub use timeline::{timeline, Step};
+pub use writes::apply_write;
+
+use crate::apiserver::ClusterError;
+use crate::subject::UnknownSubject;
+
+/// Why a run could not happen (the world refused the scenario).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario names a subject the registry does not know.
+    #[error(transparent)]
+    Subject(#[from] UnknownSubject),
+    /// The cluster could not be built.
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
+    /// An initial object was refused by the apiserver.
+    #[error("objects[{index}]: {message}")]
+    Object {
+        /// Index in `objects`.
+        index: usize,
+        /// The apiserver's message.
+        message: String,
+    },
+    /// The simulation failed (a host's software returned an error).
+    #[error("simulation failed at {at:?}: {message}")]
+    Simulation {
+        /// Simulated time.
+        at: Duration,
+        /// turmoil's error.
+        message: String,
+    },
+}

@@ -1,0 +1,111 @@
+//! A run's outcome: each checker's verdict, counters, the trace, rendered as stable text
+//! (no wall clock) for snapshots and the command line.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::check::Verdict;
+use crate::scenario::Checker;
+use crate::trace;
+
+/// Traces longer than this many lines are shown as head + tail in reports.
+pub const TRACE_SHOWN_LINES: usize = 300;
+
+/// The outcome of one scenario run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Subject name.
+    pub subject: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Simulated time run.
+    pub simulated: Duration,
+    /// Wall-clock time taken (not part of the rendered report).
+    pub wall: Duration,
+    /// Counters: events, watches, 410s, relists, reconciles, retries, dead letters, ...
+    pub counters: BTreeMap<String, u64>,
+    /// Each checker's verdict.
+    pub verdicts: Vec<Verdict>,
+    /// Checkers the scenario expected to fail.
+    pub expected: Vec<Checker>,
+    /// Watch requests per second over the scenario's `watch_rate` window, if asked for.
+    pub watch_rate: Option<f64>,
+    /// The full trace.
+    pub trace: String,
+}
+
+impl Report {
+    /// Checkers that found violations.
+    pub fn violated(&self) -> Vec<Checker> {
+        self.verdicts
+            .iter()
+            .filter(|v| !v.violations.is_empty())
+            .map(|v| v.checker)
+            .collect()
+    }
+
+    /// The verdict of `checker`, if it judged the run.
+    pub fn verdict(&self, checker: Checker) -> Option<&Verdict> {
+        self.verdicts.iter().find(|v| v.checker == checker)
+    }
+
+    /// Whether exactly the expected checkers failed.
+    pub fn met(&self) -> bool {
+        let mut found = self.violated();
+        let mut want = self.expected.clone();
+        found.sort_unstable();
+        want.sort_unstable();
+        want.dedup();
+        found == want
+    }
+
+    /// The report as stable text (no wall clock): verdicts, counters, trace (head and tail
+    /// when long, with a digest of the whole).
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "scenario: {}\nsubject: {}\nseed: {}\nsimulated: {}\nverdict: {}\n",
+            self.scenario,
+            self.subject,
+            self.seed,
+            humantime::format_duration(self.simulated),
+            if self.met() { "met" } else { "UNMET" },
+        );
+        if !self.expected.is_empty() {
+            let names: Vec<&str> = self.expected.iter().map(|c| c.name()).collect();
+            out += &format!("expected violations: {}\n", names.join(", "));
+        }
+        if let Some(r) = self.watch_rate {
+            out += &format!("watch requests/s: {r:.3}\n");
+        }
+        out += "\ncounters:\n";
+        for (k, v) in &self.counters {
+            out += &format!("  {k:<14} {v}\n");
+        }
+        out += "\ncheckers:\n";
+        for v in &self.verdicts {
+            out += &v.render();
+        }
+        out += &format!(
+            "\ntrace ({} lines, digest {:016x}):\n",
+            self.trace.lines().count(),
+            trace::digest(&self.trace)
+        );
+        out += &shown_trace(&self.trace);
+        out
+    }
+}
+
+fn shown_trace(trace: &str) -> String {
+    let lines: Vec<&str> = trace.lines().collect();
+    if lines.len() <= TRACE_SHOWN_LINES {
+        return trace.to_string();
+    }
+    let half = TRACE_SHOWN_LINES / 2;
+    let mut out = lines[..half].join("\n");
+    out += &format!("\n  ... {} lines omitted ...\n", lines.len() - 2 * half);
+    out += &lines[lines.len() - half..].join("\n");
+    out.push('\n');
+    out
+}

@@ -1,0 +1,113 @@
+//! What a scenario expects the checkers to find, and the closed set of checkers it may name.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Dur;
+
+/// A checker (DESIGN.md §6). Which ones judge a run depends on the subject's kind
+/// (`check::checkers_for`); a scenario names them in `expect.violations`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Checker {
+    /// A RetryWatcher delivers exactly the true history after its start RV.
+    WatchExact,
+    /// Nothing delivered is older than what was already delivered.
+    NoHistoricalReplay,
+    /// A cache ends equal to the server and observed every long-lived version.
+    NoEventLoss,
+    /// No key is reconciled by two workers at once.
+    QueueExclusive,
+    /// Every observed change is followed by a reconcile of its key.
+    ReconcileCoverage,
+    /// No key is dead-lettered twice without a change in between.
+    DeadLetterOnce,
+    /// Retries back off and stop at `max_retries`.
+    RetryBackoff,
+    /// The desired state holds at the end and has stopped changing.
+    Convergence,
+    /// The watch-request rate at the apiserver is within `expect.watch_rate`.
+    WatchRate,
+}
+
+impl Checker {
+    /// Every checker, in the order reports list them.
+    pub const ALL: [Checker; 9] = [
+        Checker::WatchExact,
+        Checker::NoHistoricalReplay,
+        Checker::NoEventLoss,
+        Checker::QueueExclusive,
+        Checker::ReconcileCoverage,
+        Checker::DeadLetterOnce,
+        Checker::RetryBackoff,
+        Checker::Convergence,
+        Checker::WatchRate,
+    ];
+
+    /// The name scenario files and reports use (`watch_exact`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Checker::WatchExact => "watch_exact",
+            Checker::NoHistoricalReplay => "no_historical_replay",
+            Checker::NoEventLoss => "no_event_loss",
+            Checker::QueueExclusive => "queue_exclusive",
+            Checker::ReconcileCoverage => "reconcile_coverage",
+            Checker::DeadLetterOnce => "dead_letter_once",
+            Checker::RetryBackoff => "retry_backoff",
+            Checker::Convergence => "convergence",
+            Checker::WatchRate => "watch_rate",
+        }
+    }
+}
+
+impl fmt::Display for Checker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What the checkers should find.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// Checkers expected to report a violation (the scenario demonstrates a bug); every
+    /// other checker must pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Checker>,
+    /// Longest a version may live unobserved outside fault windows (default 60s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staleness_bound: Option<Dur>,
+    /// Bounds on the watch requests per second measured from `watch_rate.from`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_rate: Option<RateBounds>,
+}
+
+/// Expected watch-request rate at the apiserver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateBounds {
+    /// Measure from this time to the end of `duration` (skips the start-up herd).
+    pub from: Dur,
+    /// Lowest acceptable watch requests per second.
+    pub min: f64,
+    /// Highest acceptable watch requests per second.
+    pub max: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_checker_is_named_as_serde_writes_it() {
+        for c in Checker::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+            let back: Checker = serde_json::from_value(c.name().into()).unwrap();
+            assert_eq!(back, c);
+        }
+    }
+}

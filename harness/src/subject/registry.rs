@@ -1,0 +1,205 @@
+//! The registry of subjects: every name a scenario may use, with its kind and its code.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kube_chaos::zoo::Bug;
+
+use super::{controller, informer, runtime_watcher, watcher, Ctx};
+use crate::scenario::{Catalog, SubjectKind};
+
+/// A registered subject.
+pub struct Descriptor {
+    /// Name used in scenario files.
+    pub name: &'static str,
+    /// What it is.
+    pub kind: SubjectKind,
+    /// One line for `kube-chaos subjects`.
+    pub about: &'static str,
+    /// A bug-zoo subject: our runtime with one known bug, which exploration must find.
+    pub zoo: bool,
+    /// Runs one instance until its host stops.
+    pub run: fn(Ctx) -> BoxFuture<'static, ()>,
+}
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+static SUBJECTS: &[Descriptor] = &[
+    Descriptor {
+        name: "retry-watcher",
+        kind: SubjectKind::Watcher,
+        about: "kube-chaos RetryWatcher from Api<ConfigMap>, started after a consistent list",
+        zoo: false,
+        run: |c| watcher::retry_watcher(c, false).boxed(),
+    },
+    Descriptor {
+        name: "informer",
+        kind: SubjectKind::Informer,
+        about: "kube-chaos informer (reflector, store, handlers) on ConfigMaps",
+        zoo: false,
+        run: |c| informer::informer(c, false).boxed(),
+    },
+    Descriptor {
+        name: "kube-runtime-watcher",
+        kind: SubjectKind::Informer,
+        about: "kube-runtime's watcher + reflector with a seeded backoff, events mapped to handler calls",
+        zoo: false,
+        run: |c| runtime_watcher::run(c).boxed(),
+    },
+    Descriptor {
+        name: "controller",
+        kind: SubjectKind::Controller,
+        about: "the mirror controller on kube-chaos's informer, workqueue and worker pool",
+        zoo: false,
+        run: |c| controller::ours(c).boxed(),
+    },
+    Descriptor {
+        name: "kube-runtime-controller",
+        kind: SubjectKind::Controller,
+        about: "kube-runtime's Controller (seeded backoffs) running the mirror reconcile",
+        zoo: false,
+        run: |c| controller::kube_runtime(c).boxed(),
+    },
+    // The bug zoo: each is one of the above with one known bug.
+    Descriptor {
+        name: "retry-watcher-ignoring-options",
+        kind: SubjectKind::Watcher,
+        about: "RetryWatcher whose watch function drops the resourceVersion it is given (replays history)",
+        zoo: true,
+        run: |c| watcher::retry_watcher(c, true).boxed(),
+    },
+    Descriptor {
+        name: "retry-watcher-reconnect-from-empty",
+        kind: SubjectKind::Watcher,
+        about: "RetryWatcher that reconnects from \"\" instead of its last resourceVersion",
+        zoo: true,
+        run: |c| watcher::retry_watcher(c.with(Bug::ReconnectFromEmpty), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-no-relist-after-410",
+        kind: SubjectKind::Informer,
+        about: "informer that re-watches the same resourceVersion after a 410 instead of relisting",
+        zoo: true,
+        run: |c| informer::informer(c.with(Bug::NoRelistAfterExpired), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-relist-without-tombstones",
+        kind: SubjectKind::Informer,
+        about: "informer whose relist drops objects that vanished without telling the handlers",
+        zoo: true,
+        run: |c| informer::informer(c.with(Bug::RelistWithoutTombstones), false).boxed(),
+    },
+    Descriptor {
+        name: "informer-late-handler",
+        kind: SubjectKind::Informer,
+        about: "informer whose handler, added after the first list, gets no adds for cached objects",
+        zoo: true,
+        run: |c| informer::informer(c.with(Bug::LateHandlerMissesExisting), true).boxed(),
+    },
+    Descriptor {
+        name: "controller-no-processing-set",
+        kind: SubjectKind::Controller,
+        about: "mirror controller whose workqueue hands a key in flight to a second worker",
+        zoo: true,
+        run: |c| controller::ours(c.with(Bug::NoProcessingSet)).boxed(),
+    },
+    Descriptor {
+        name: "controller-drops-readd",
+        kind: SubjectKind::Controller,
+        about: "mirror controller whose workqueue drops a key added while it is being reconciled",
+        zoo: true,
+        run: |c| controller::ours(c.with(Bug::DropReaddDuringProcessing)).boxed(),
+    },
+    Descriptor {
+        name: "controller-unlimited-requeue",
+        kind: SubjectKind::Controller,
+        about: "mirror controller that requeues a failed key at once, without the rate limiter",
+        zoo: true,
+        run: |c| controller::ours(c.with(Bug::UnlimitedRequeue)).boxed(),
+    },
+    Descriptor {
+        name: "controller-no-dead-letter",
+        kind: SubjectKind::Controller,
+        about: "mirror controller whose retries never reach max_retries and the dead letter",
+        zoo: true,
+        run: |c| controller::ours(c.with(Bug::NoDeadLetter)).boxed(),
+    },
+];
+
+/// The subjects a scenario may name.
+#[derive(Debug)]
+pub struct Registry {
+    subjects: &'static [Descriptor],
+}
+
+static REGISTRY: Registry = Registry { subjects: SUBJECTS };
+
+/// The harness's subjects, in the order `kube-chaos subjects` lists them.
+pub fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+/// A subject name the registry does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown subject {name:?}; subjects: {known}")]
+pub struct UnknownSubject {
+    /// Asked for.
+    pub name: String,
+    /// The registry's names.
+    pub known: String,
+}
+
+impl Registry {
+    /// Every subject, in listing order.
+    pub fn all(&self) -> &'static [Descriptor] {
+        self.subjects
+    }
+
+    /// The subject called `name`.
+    pub fn find(&self, name: &str) -> Option<&'static Descriptor> {
+        self.subjects.iter().find(|d| d.name == name)
+    }
+
+    /// The subject called `name`, or an error listing the known ones.
+    pub fn get(&self, name: &str) -> Result<&'static Descriptor, UnknownSubject> {
+        self.find(name).ok_or_else(|| UnknownSubject {
+            name: name.to_string(),
+            known: self.names().join(", "),
+        })
+    }
+}
+
+impl Catalog for Registry {
+    fn kind_of(&self, name: &str) -> Option<SubjectKind> {
+        self.find(name).map(|d| d.kind)
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.subjects.iter().map(|d| d.name).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subject_has_a_unique_name_and_the_zoo_follows_the_real_ones() {
+        let names = registry().names();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        let first_zoo = registry().all().iter().position(|d| d.zoo).unwrap();
+        assert!(registry().all()[first_zoo..].iter().all(|d| d.zoo));
+        assert_eq!(
+            registry().get("nope").unwrap_err().to_string(),
+            format!("unknown subject \"nope\"; subjects: {}", names.join(", "))
+        );
+    }
+}
