@@ -19,7 +19,7 @@ use kube::api::{Api, PostParams};
 pub use kube_chaos_harness::apiserver::ApiServer;
 pub use kube_chaos_harness::net::{client, ClientConfig};
 pub use kube_chaos_harness::sim::SimBuilder;
-pub use kube_chaos_harness::testing::{configmap as cm, run, TestResult};
+pub use kube_chaos_harness::testing::{configmap as cm, run, secs, TestResult};
 
 /// Creates `n` ConfigMaps `c0..c{n-1}` in `default`.
 pub async fn create_many(api: &Api<ConfigMap>, n: usize) -> kube::Result<()> {
@@ -36,11 +36,6 @@ pub fn api_code<T: std::fmt::Debug>(r: kube::Result<T>) -> u16 {
         Err(kube::Error::Api(s)) => s.code,
         other => panic!("expected an API error, got {other:?}"),
     }
-}
-
-/// Simulated seconds.
-pub fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
 }
 
 /// Writes ConfigMap `default/{name}` straight into the store (see `put_configmap`).
