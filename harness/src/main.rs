@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kube_chaos_harness::explore::{self, Exploration, Options, Progress};
+use kube_chaos_harness::explore::{self, Exploration, Options, Progress, Shard};
 use kube_chaos_harness::{apiserver, demo, scenario, subject, suite};
 
 /// Deterministic chaos testing for Kubernetes controllers.
@@ -52,6 +52,10 @@ enum Command {
         /// Stop generating at the first failing case.
         #[arg(long)]
         stop_at_first: bool,
+        /// Run only shard K of N of the cases (case i is in shard i % N + 1), for a CI
+        /// matrix; the same seed and cases give the same replay files in any shard.
+        #[arg(long, default_value = "1/1")]
+        shard: Shard,
     },
     /// List the subjects a scenario can name.
     Subjects,
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
             jobs,
             shrink_runs,
             stop_at_first,
+            shard,
         } => {
             let opts = Options {
                 subject,
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
                 jobs: jobs as usize,
                 stop_at_first,
                 shrink_runs,
+                shard,
             };
             explore(&opts, &out)
         }
@@ -202,11 +208,15 @@ fn explore(opts: &Options, out: &std::path::Path) -> ExitCode {
         eprintln!("kube-chaos explore: cannot create {}: {e}", out.display());
         return ExitCode::from(2);
     }
+    let shard = match opts.shard {
+        Shard::WHOLE => String::new(),
+        s => format!(", shard {s}"),
+    };
     eprintln!(
-        "exploring {}: {} case(s) from seed {} on {} job(s)",
+        "exploring {}: {} case(s) from seed {} on {} job(s){shard}",
         opts.subject, opts.cases, opts.seed, opts.jobs
     );
-    let bar = progress_bar(opts.cases);
+    let bar = progress_bar(opts.shard.cases(opts.cases).len() as u32);
     let progress = |p: Progress| match p {
         Progress::Case { done, failures } => {
             bar.set_position(u64::from(done));

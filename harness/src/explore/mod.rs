@@ -18,11 +18,13 @@
 //!   adds one line there).
 //! - `shrink`: the two passes and the candidate list.
 //! - `replay`: replay files.
+//! - `shard`: a CI matrix's slice of the cases ([`Shard`]) and [`merge`] of the results.
 
 mod faults;
 mod generate;
 pub mod profile;
 mod replay;
+mod shard;
 mod shrink;
 
 use std::collections::BTreeMap;
@@ -37,6 +39,7 @@ use crate::subject::{registry, Descriptor, UnknownSubject};
 
 pub use generate::{case_seed, fit, generate, strategy};
 pub use replay::{replay_file_name, write_replays};
+pub use shard::{merge, MergeError, Shard, ShardError};
 use shrink::shrink;
 
 /// What to explore.
@@ -55,6 +58,8 @@ pub struct Options {
     pub stop_at_first: bool,
     /// Most simulated runs spent shrinking one failure.
     pub shrink_runs: u32,
+    /// Which of the cases `0..cases` this run explores ([`Shard::WHOLE`]: all).
+    pub shard: Shard,
 }
 
 impl Options {
@@ -67,6 +72,7 @@ impl Options {
             jobs: 1,
             stop_at_first: false,
             shrink_runs: 200,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -223,13 +229,12 @@ pub fn explore(
 fn shrink_all(
     subject: &'static Descriptor,
     opts: &Options,
-    outcomes: Vec<CaseOutcome>,
+    outcomes: Vec<(u32, CaseOutcome)>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> (Vec<Failure>, Vec<Broken>) {
     let mut failures: Vec<Failure> = Vec::new();
     let mut broken = Vec::new();
-    for (case, outcome) in outcomes.into_iter().enumerate() {
-        let case = case as u32;
+    for (case, outcome) in outcomes {
         match outcome {
             CaseOutcome::Pass => {}
             CaseOutcome::Broken(scenario, error) => broken.push(Broken {
@@ -257,22 +262,26 @@ enum CaseOutcome {
     Broken(Scenario, String),
 }
 
-/// Runs cases `0..cases` on `jobs` threads; with `stop_at_first`, cases after the earliest
-/// failing one are not run (all before it are, so the result does not depend on `jobs`).
+/// Runs the shard's cases of `0..cases` on `jobs` threads; with `stop_at_first`, cases after
+/// the earliest failing one are not run (all before it are, so the result does not depend on
+/// `jobs`).
 fn run_cases(
     subject: &'static Descriptor,
     opts: &Options,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Vec<CaseOutcome> {
-    let next = AtomicU32::new(0);
+) -> Vec<(u32, CaseOutcome)> {
+    let cases = opts.shard.cases(opts.cases);
+    let next = AtomicUsize::new(0);
     let limit = AtomicU32::new(opts.cases);
     let done = AtomicU32::new(0);
     let failing = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<u32, CaseOutcome>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.min(opts.cases as usize) {
+        for _ in 0..opts.jobs.min(cases.len()) {
             scope.spawn(|| loop {
-                let case = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&case) = cases.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                    break;
+                };
                 if case >= limit.load(Ordering::SeqCst) {
                     break;
                 }
@@ -303,6 +312,5 @@ fn run_cases(
         .expect("results lock")
         .into_iter()
         .filter(|(case, _)| *case < limit)
-        .map(|(_, o)| o)
         .collect()
 }

@@ -161,6 +161,21 @@ fn explore_of_a_correct_subject_exits_0_and_bad_input_exits_2() {
         d,
     ]);
     assert_eq!(out.status.code(), Some(2));
+    let out = kube_chaos(&[
+        "explore",
+        "--subject",
+        "informer",
+        "--shard",
+        "3/2",
+        "--out",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("shard 3/2: K must be 1 to N"),
+        "{}",
+        text(&out.stderr)
+    );
     // The zoo is listed after the real subjects, under its own heading.
     let out = kube_chaos(&["subjects"]);
     let listed = text(&out.stdout);

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kube_chaos_harness::explore::{self, Exploration, Options};
+use kube_chaos_harness::explore::{self, Exploration, Options, Shard};
 use kube_chaos_harness::subject::registry;
 use kube_chaos_harness::{run as run_scenario, Scenario};
 
@@ -132,6 +132,38 @@ fn cases_and_replay_files_depend_on_the_seed_only_not_on_jobs() {
         e.failures.iter().map(|f| f.scenario.to_json()).collect()
     };
     assert_eq!(files(&one), files(&two));
+}
+
+#[test]
+fn the_union_of_three_shards_is_the_unsharded_run() {
+    // The zoo subject fails in several cases with several checkers: each shard shrinks its
+    // own first failures, and merging keeps the earliest case per checker, exactly the
+    // failures (cases, replay files, traces) of one run over all the cases.
+    let opts = |shard| Options {
+        shard,
+        ..Options::new("controller-no-processing-set", 14, 5)
+    };
+    let whole = explore::explore(&opts(Shard::WHOLE), &|_| {}).unwrap();
+    assert!(
+        whole.failures.len() >= 2,
+        "{} failures",
+        whole.failures.len()
+    );
+    let shards = (1..=3)
+        .map(|k| explore::explore(&opts(Shard::new(k, 3).unwrap()), &|_| {}).unwrap())
+        .collect();
+    let merged = explore::merge(shards).unwrap();
+    assert_eq!(merged.cases_run, whole.cases_run);
+    let summary = |e: &Exploration| -> Vec<(u32, String, String, String)> {
+        e.failures
+            .iter()
+            .map(|f| {
+                let name = explore::replay_file_name(&e.subject, f.checker);
+                (f.case, name, f.scenario.to_json(), f.report.trace.clone())
+            })
+            .collect()
+    };
+    assert_eq!(summary(&merged), summary(&whole));
 }
 
 #[test]
