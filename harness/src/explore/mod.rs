@@ -278,31 +278,30 @@ fn run_cases(
     let results: Mutex<BTreeMap<u32, CaseOutcome>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.min(cases.len()) {
-            scope.spawn(|| loop {
-                let Some(&case) = cases.get(next.fetch_add(1, Ordering::SeqCst)) else {
-                    break;
-                };
-                if case >= limit.load(Ordering::SeqCst) {
-                    break;
-                }
-                let scenario = generate(subject, opts.seed, case);
-                let outcome = match run_case(&scenario) {
-                    Ran::Report(r) if r.violated().is_empty() => CaseOutcome::Pass,
-                    Ran::Report(r) => CaseOutcome::Violated(scenario, r.violated()),
-                    Ran::Broken(e) => CaseOutcome::Broken(scenario, e),
-                };
-                if !matches!(outcome, CaseOutcome::Pass) {
-                    failing.fetch_add(1, Ordering::SeqCst);
-                    if opts.stop_at_first {
-                        limit.fetch_min(case + 1, Ordering::SeqCst);
+            scope.spawn(|| {
+                while let Some(&case) = cases.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    if case >= limit.load(Ordering::SeqCst) {
+                        break;
                     }
+                    let scenario = generate(subject, opts.seed, case);
+                    let outcome = match run_case(&scenario) {
+                        Ran::Report(r) if r.violated().is_empty() => CaseOutcome::Pass,
+                        Ran::Report(r) => CaseOutcome::Violated(scenario, r.violated()),
+                        Ran::Broken(e) => CaseOutcome::Broken(scenario, e),
+                    };
+                    if !matches!(outcome, CaseOutcome::Pass) {
+                        failing.fetch_add(1, Ordering::SeqCst);
+                        if opts.stop_at_first {
+                            limit.fetch_min(case + 1, Ordering::SeqCst);
+                        }
+                    }
+                    results.lock().expect("results lock").insert(case, outcome);
+                    let done = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    progress(Progress::Case {
+                        done,
+                        failures: failing.load(Ordering::SeqCst),
+                    });
                 }
-                results.lock().expect("results lock").insert(case, outcome);
-                let done = done.fetch_add(1, Ordering::SeqCst) + 1;
-                progress(Progress::Case {
-                    done,
-                    failures: failing.load(Ordering::SeqCst),
-                });
             });
         }
     });
