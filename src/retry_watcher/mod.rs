@@ -7,13 +7,16 @@
 //! - Every (re)connect calls the watch function with [`WatchOptions`] carrying the last
 //!   delivered RV and `allowWatchBookmarks`; the function must pass them through.
 //! - Bookmarks advance the RV and are not emitted.
-//! - Stream end, the client-side deadline, connection errors, 429 and 5xx: reconnect from the
-//!   last RV, attempts at least `min_restart_delay` apart (plus seeded jitter), after any
-//!   `retryAfterSeconds`.
+//! - Stream end, the client-side deadline, connection errors, 429 and 5xx at watch start, and
+//!   every in-stream `ERROR` event but 410 — whatever its code, even one whose object is not
+//!   a `Status` (client-go: "we retry by default"): reconnect from the last RV, attempts at
+//!   least `min_restart_delay` apart (plus seeded jitter), after any `retryAfterSeconds`.
 //! - Terminal, emitted once, then the stream ends: 410 Expired (in-stream *or* at watch
-//!   start; client-go loops forever on the latter), 401/403, an object without a usable RV,
-//!   an undecodable event, and [`Error::HistoricalReplay`] — an event whose RV is not newer
-//!   than the last one, which is what a watch function that ignores its options produces.
+//!   start; client-go loops forever on the latter), 401/403 and other 4xx at watch start, an
+//!   object without a usable RV, a line that is not a watch event ([`Error::Decode`]), and
+//!   [`Error::HistoricalReplay`] — an event whose RV is not newer than the last one, which is
+//!   what a watch function that ignores its options produces. The table of which code is
+//!   terminal where is in `classify.rs`.
 //! - Unlike client-go, each watch asks the server for `timeoutSeconds` and gives up on a
 //!   stream that has not ended `deadline_grace` after it, and gives a watch request that
 //!   long to answer: a partition that swallowed a TCP segment leaves a stream (or a request)
@@ -42,12 +45,15 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
 use kube::api::{Api, WatchEvent, WatchParams};
-use kube::core::Status;
 use kube::Resource;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+
+mod classify;
+
+use classify::{log_terminal, Next};
 
 use crate::stop::StopHandle;
 use crate::zoo::Bug;
@@ -177,7 +183,7 @@ pub enum Error {
     /// An event that could not be decoded (including unknown event types).
     #[error("undecodable watch event")]
     Decode(#[source] kube::Error),
-    /// Any other error status the watch cannot recover from (400, 404, 422, ...).
+    /// Any other error status a watch request was answered with (400, 404, 422, ...).
     #[error("watch failed with {code} {reason}: {message}")]
     Status {
         /// HTTP / Status code.
@@ -317,17 +323,6 @@ impl<K> Stream for RetryWatcher<K> {
     }
 }
 
-/// What to do after a failure.
-enum Next {
-    /// Reconnect, not before `retry_after` from now (if any).
-    Retry {
-        retry_after: Option<Duration>,
-        why: String,
-    },
-    /// Emit this error and end.
-    Stop(Error),
-}
-
 struct Worker<K> {
     watch_fn: Box<dyn WatchFn<K>>,
     config: RetryWatcherConfig,
@@ -438,7 +433,7 @@ where
                 self.current = Some((stream, deadline));
                 Some(Ok(()))
             }
-            Err(e) => match classify_start_error(e, self.last_rv) {
+            Err(e) => match classify::start_error(e, self.last_rv) {
                 Next::Retry { retry_after, why } => {
                     tracing::warn!(rv = self.last_rv, %why, "watch failed to start, retrying");
                     self.not_before = retry_after.map(|d| Instant::now() + d);
@@ -462,7 +457,7 @@ where
             }
             WatchEvent::Error(status) => {
                 self.current = None;
-                return match classify_status(&status, self.last_rv) {
+                return match classify::in_stream(&status, self.last_rv) {
                     Next::Retry { retry_after, why } => {
                         tracing::warn!(rv = self.last_rv, %why, "watch error event, reconnecting");
                         self.not_before = retry_after.map(|d| Instant::now() + d);
@@ -499,23 +494,12 @@ where
     }
 
     fn classify_stream_error(&mut self, e: kube::Error) -> Next {
-        match e {
-            kube::Error::SerdeError(_) => Next::Stop(Error::Decode(e)),
-            kube::Error::Api(status) => {
-                let next = classify_status(&status, self.last_rv);
-                if let Next::Retry { retry_after, .. } = &next {
-                    self.not_before = retry_after.map(|d| Instant::now() + d);
-                }
-                next
-            }
-            other => {
-                tracing::warn!(rv = self.last_rv, error = %other, "watch stream failed, reconnecting");
-                Next::Retry {
-                    retry_after: None,
-                    why: other.to_string(),
-                }
-            }
+        let next = classify::stream_error(e, self.last_rv);
+        if let Next::Retry { retry_after, why } = &next {
+            tracing::warn!(rv = self.last_rv, %why, "watch stream failed, reconnecting");
+            self.not_before = retry_after.map(|d| Instant::now() + d);
         }
+        next
     }
 
     fn finish(&mut self, e: Error) -> Result<Event<K>, Error> {
@@ -529,71 +513,6 @@ where
         self.done = true;
         self.current = None;
         None
-    }
-}
-
-/// The log line of a terminal error: the two that point at a bug or a relist get their own
-/// message and fields.
-fn log_terminal(e: &Error, last_rv: u64) {
-    match e {
-        Error::Expired {
-            resource_version,
-            message,
-        } => tracing::warn!(
-            rv = %resource_version,
-            status = %message,
-            "resourceVersion expired (410): the watch cannot resume; list again and start a new watcher"
-        ),
-        Error::HistoricalReplay {
-            event,
-            name,
-            got,
-            last,
-        } => tracing::error!(
-            event,
-            %name,
-            rv = got,
-            last_rv = last,
-            "historical replay: the watch delivered an event not newer than the last one; does the watch function pass its WatchOptions through?"
-        ),
-        other => tracing::warn!(rv = last_rv, error = %other, "retry watcher stopped"),
-    }
-}
-
-fn classify_start_error(e: kube::Error, rv: u64) -> Next {
-    match e {
-        kube::Error::Api(status) => classify_status(&status, rv),
-        kube::Error::SerdeError(_) => Next::Stop(Error::Decode(e)),
-        other => Next::Retry {
-            retry_after: None,
-            why: other.to_string(),
-        },
-    }
-}
-
-fn classify_status(status: &Status, rv: u64) -> Next {
-    let retry_after = status
-        .details
-        .as_ref()
-        .map(|d| d.retry_after_seconds)
-        .filter(|s| *s > 0)
-        .map(|s| Duration::from_secs(s.into()));
-    match status.code {
-        410 => Next::Stop(Error::Expired {
-            resource_version: rv.to_string(),
-            message: status.message.clone(),
-        }),
-        401 => Next::Stop(Error::Unauthorized(status.message.clone())),
-        403 => Next::Stop(Error::Forbidden(status.message.clone())),
-        429 | 500..=599 => Next::Retry {
-            retry_after,
-            why: format!("{} {}", status.code, status.message),
-        },
-        code => Next::Stop(Error::Status {
-            code,
-            reason: status.reason.clone(),
-            message: status.message.clone(),
-        }),
     }
 }
 
@@ -618,39 +537,92 @@ mod tests {
         assert!(RetryWatcher::<ConfigMap>::new("12", never, RetryWatcherConfig::default()).is_ok());
     }
 
-    #[test]
-    fn statuses_are_classified_as_client_go_does_except_for_410() {
-        // 410 stops (client-go loops on it at watch start); 429/5xx retry; 401/403 stop.
-        let status = |code: u16, retry: u32| -> Status {
-            serde_json::from_value(serde_json::json!({
-                "code": code, "message": "m", "reason": "R", "details": {"retryAfterSeconds": retry}
-            }))
-            .expect("a Status")
+    /// A watch function that plays one scripted stream per call (then pends forever) and
+    /// records the resourceVersion and time of each call.
+    fn scripted(
+        streams: Vec<Vec<kube::Result<WatchEvent<ConfigMap>>>>,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
+    ) -> impl FnMut(WatchOptions) -> WatchFuture<ConfigMap> {
+        let mut streams = streams.into_iter();
+        move |options: WatchOptions| {
+            calls
+                .lock()
+                .unwrap()
+                .push((options.resource_version, Instant::now()));
+            let events = streams.next().unwrap_or_default();
+            let stream = futures::stream::iter(events).chain(futures::stream::pending());
+            futures::future::ready(Ok(stream.boxed())).boxed()
+        }
+    }
+
+    fn cm(rv: u64) -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "a", "namespace": "d", "resourceVersion": rv.to_string()}
+        }))
+        .unwrap()
+    }
+
+    fn status_json(v: serde_json::Value) -> kube::core::Status {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_in_stream_error_that_is_not_410_resumes_from_the_last_rv_after_retry_after() {
+        // Proves client-go's "we retry by default": a 400, a code-0 ERROR (its object was not
+        // a Status) and a 500 with retryAfterSeconds each end only the current stream; every
+        // re-watch asks for the last delivered RV, the last one no sooner than 4 s later.
+        let calls = std::sync::Arc::default();
+        let error = |code: u16, retry: u32| {
+            Ok(WatchEvent::Error(
+                status_json(serde_json::json!({
+                    "code": code, "message": "m", "reason": "R", "details": {"retryAfterSeconds": retry}
+                }))
+                .boxed(),
+            ))
         };
+        let streams = vec![
+            vec![Ok(WatchEvent::Added(cm(2))), error(400, 0)],
+            vec![Ok(WatchEvent::Modified(cm(3))), error(0, 0)],
+            vec![error(500, 4)],
+            vec![Ok(WatchEvent::Modified(cm(4)))],
+        ];
+        let config = RetryWatcherConfig {
+            seed: Some(1),
+            ..RetryWatcherConfig::default()
+        };
+        let mut w = RetryWatcher::new(
+            "1",
+            scripted(streams, std::sync::Arc::clone(&calls)),
+            config,
+        )
+        .unwrap();
+        let mut rvs = Vec::new();
+        for _ in 0..3 {
+            let ev = w.next().await.expect("an event").expect("not an error");
+            rvs.push(ev.object().metadata.resource_version.clone().unwrap());
+        }
+        assert_eq!(rvs, ["2", "3", "4"]);
+        let calls = calls.lock().unwrap().clone();
+        let asked: Vec<&str> = calls.iter().map(|(rv, _)| rv.as_str()).collect();
+        assert_eq!(asked, ["1", "2", "3", "3"]);
         assert!(
-            matches!(classify_status(&status(410, 0), 7), Next::Stop(Error::Expired { resource_version, .. }) if resource_version == "7")
+            calls[3].1 - calls[2].1 >= Duration::from_secs(4),
+            "Retry-After honoured"
         );
-        assert!(matches!(
-            classify_status(&status(403, 0), 7),
-            Next::Stop(Error::Forbidden(_))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_that_is_not_a_watch_event_stops_with_decode_once() {
+        // kube hands such a line over as a code-0 Status error: terminal, emitted once.
+        let calls = std::sync::Arc::default();
+        let garbage = Err(kube::Error::Api(
+            status_json(serde_json::json!({"code": 0, "message": ""})).boxed(),
         ));
-        assert!(matches!(
-            classify_status(&status(401, 0), 7),
-            Next::Stop(Error::Unauthorized(_))
-        ));
-        assert!(matches!(
-            classify_status(&status(404, 0), 7),
-            Next::Stop(Error::Status { code: 404, .. })
-        ));
-        assert!(
-            matches!(classify_status(&status(429, 5), 7), Next::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(5))
-        );
-        assert!(matches!(
-            classify_status(&status(503, 0), 7),
-            Next::Retry {
-                retry_after: None,
-                ..
-            }
-        ));
+        let streams = vec![vec![Ok(WatchEvent::Added(cm(2))), garbage]];
+        let mut w = RetryWatcher::new("1", scripted(streams, calls), RetryWatcherConfig::default())
+            .unwrap();
+        assert!(matches!(w.next().await, Some(Ok(Event::Added(_)))));
+        assert!(matches!(w.next().await, Some(Err(Error::Decode(_)))));
+        assert!(w.next().await.is_none());
     }
 }
