@@ -65,6 +65,60 @@ pub fn put_configmap(server: &ApiServer, name: &str, value: &str) -> u64 {
         .expect("numeric RV")
 }
 
+/// One request from the access log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestLog {
+    /// Simulated seconds since the start of the simulation.
+    pub at_secs: f64,
+    /// The replica that served it.
+    pub replica: usize,
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// Whether it was a watch.
+    pub watch: bool,
+    /// Its `resourceVersion` parameter (empty when absent).
+    pub resource_version: String,
+    /// The status code it got.
+    pub code: u16,
+}
+
+/// Every request in the server's access log, in order (`ClusterConfig::access_log` must be
+/// on).
+pub fn requests(server: &ApiServer) -> Vec<RequestLog> {
+    let epoch = crate::sim::EPOCH_SECS as f64;
+    server
+        .access_log()
+        .iter()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let at: f64 = parts.next()?.parse().ok()?;
+            let replica = parts.next()?.strip_prefix('r')?.parse().ok()?;
+            let (method, uri, arrow, code) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            if arrow != "->" {
+                return None;
+            }
+            let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+            let param = |name: &str| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some(RequestLog {
+                at_secs: at - epoch,
+                replica,
+                method: method.to_string(),
+                path: path.to_string(),
+                watch: matches!(param("watch").as_deref(), Some("true" | "1")),
+                resource_version: param("resourceVersion").unwrap_or_default(),
+                code: code.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// One watch request from the access log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchRequestLog {
@@ -80,30 +134,14 @@ pub struct WatchRequestLog {
 
 /// The watch requests in the server's access log (`ClusterConfig::access_log` must be on).
 pub fn watch_requests(server: &ApiServer) -> Vec<WatchRequestLog> {
-    let epoch = crate::sim::EPOCH_SECS as f64;
-    server
-        .access_log()
-        .iter()
-        .filter_map(|line| {
-            let mut parts = line.split(' ');
-            let at: f64 = parts.next()?.parse().ok()?;
-            let replica = parts.next()?.strip_prefix('r')?.parse().ok()?;
-            let (_method, uri, arrow, code) =
-                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            if arrow != "->" || !(uri.contains("watch=true") || uri.contains("watch=1")) {
-                return None;
-            }
-            let query = uri.split_once('?').map(|(_, q)| q).unwrap_or("");
-            let resource_version = form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == "resourceVersion")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            Some(WatchRequestLog {
-                at_secs: at - epoch,
-                replica,
-                resource_version,
-                code: code.parse().ok()?,
-            })
+    requests(server)
+        .into_iter()
+        .filter(|r| r.watch)
+        .map(|r| WatchRequestLog {
+            at_secs: r.at_secs,
+            replica: r.replica,
+            resource_version: r.resource_version,
+            code: r.code,
         })
         .collect()
 }

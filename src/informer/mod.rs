@@ -4,13 +4,19 @@
 //! - **Reflector** ([`reflector`](self) internals): first list at `"0"` (any replica cache;
 //!   see [`InitialList`] for the time-travel hazard and its fix), then watch from the list's
 //!   RV with bookmarks and `timeoutSeconds = min_watch_timeout × (1 + rand)`; a normal end
-//!   re-watches from the last RV; a watch that ends in under a second with no event counts
-//!   as a failure; a 410 relists from `""`; other failures back off (800 ms doubling to 30 s,
-//!   jitter, reset after 2 min healthy) and relist from the last synced RV. Optionally the
-//!   list is a streaming list (`sendInitialEvents`).
+//!   re-watches from the last RV; a watch that ends in under a second with no event (a
+//!   bookmark counts as one) is a failure; other failures back off (800 ms doubling to 30 s,
+//!   jitter, reset after 2 min healthy) and relist from the last synced RV. A list the
+//!   server cannot serve at its RV (410, or 504 `ResourceVersionTooLarge` from a lagging
+//!   replica) is sent again at once from `""`, which sticks until a list succeeds
+//!   (client-go's). **Our choice, not client-go's:** an in-stream 410 relists from `""`;
+//!   client-go relists from its last RV and drops to `""` only if that fails too.
+//!   Optionally the list is a streaming list (`sendInitialEvents`).
 //! - **Store** ([`Store`]): objects by `namespace/name`, the `namespace` index and custom
 //!   ones. A relist diffs against it: vanished objects reach `on_delete` as a
-//!   [`DeletedFinalStateUnknown`] tombstone.
+//!   [`DeletedFinalStateUnknown`] tombstone, and an object found under a known key with
+//!   another uid (deleted and re-created meanwhile) is a tombstone for the old one and an add
+//!   for the new one.
 //! - **Handlers** ([`ResourceEventHandler`], [`HandlerFns`]): `on_add(obj,
 //!   is_in_initial_list)`, `on_update(old, new)`, `on_delete(obj | tombstone)`, each on its own
 //!   queue; a handler added after start first gets synthetic adds for the store's content.

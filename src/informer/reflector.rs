@@ -5,6 +5,17 @@
 //! (relist not older than the last RV seen); both back off first. Within the watch phase, a
 //! normal stream end re-watches from the last RV at once, a 429/5xx re-watches after a
 //! backoff, and the client-side deadline (`timeout + grace`) ends a silent stream.
+//!
+//! As client-go's reflector: a list whose resourceVersion the server cannot serve (410, or
+//! 504 with cause `ResourceVersionTooLarge` from a replica whose cache is behind) is sent again
+//! at once as a consistent list from `""`, and the reflector stays at `""` until a list
+//! succeeds, whatever else fails meanwhile; a watch that ended within a second counts as
+//! "very short" only if it carried no event at all, bookmarks included.
+//!
+//! **Our choice, not client-go's:** after an in-stream 410 we relist from `""` (the latest
+//! state) at once; client-go relists from its last RV and drops to `""` only when that list
+//! fails with 410 or 504 too. Relisting from an RV the watch cache just called too old is a
+//! round trip that can only fail or travel back in time.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,6 +44,14 @@ type Stream<K> = BoxStream<'static, kube::Result<WatchEvent<K>>>;
 enum Failure {
     /// 410: the RV left the server's window; relist from `""`.
     Expired,
+    /// A list's RV could not be served (410, or 504 `ResourceVersionTooLarge`): list from
+    /// `""` at once.
+    Unavailable {
+        /// It was a 410 (counted as an expiry).
+        expired: bool,
+        /// The server's answer.
+        why: String,
+    },
     /// Anything else; relist not older than the last RV.
     Other(String),
 }
@@ -66,6 +85,7 @@ where
         backoff: Backoff::reflector(seed),
         list_from,
         last_rv: String::new(),
+        rv_unavailable: false,
         first: true,
         s,
     };
@@ -84,6 +104,9 @@ struct Reflector<K> {
     list_from: String,
     /// The last RV seen (list, event or bookmark).
     last_rv: String,
+    /// client-go's `isLastSyncResourceVersionUnavailable`: lists go to `""` until one
+    /// succeeds.
+    rv_unavailable: bool,
     first: bool,
 }
 
@@ -114,9 +137,9 @@ where
                 self.stat(|st| st.expired += 1);
                 self.list_from = String::new();
             }
-            Failure::Other(why) => {
+            Failure::Unavailable { why, .. } | Failure::Other(why) => {
                 tracing::warn!(rv = %self.last_rv, %why, "list/watch failed: relisting");
-                if !self.last_rv.is_empty() {
+                if !self.last_rv.is_empty() && !self.rv_unavailable {
                     self.list_from = self.last_rv.clone();
                 }
             }
@@ -138,8 +161,25 @@ where
         f(&mut self.s.stats.lock().expect("stats lock"));
     }
 
-    /// A list request (paged when consistent), applied as a replace.
+    /// A list (paged when consistent), applied as a replace; a list whose RV cannot be
+    /// served is sent again at once from `""`.
     async fn list(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
+        match self.list_once().await {
+            Err(Failure::Unavailable { expired, why }) if !self.list_from.is_empty() => {
+                if expired {
+                    self.stat(|st| st.expired += 1);
+                }
+                tracing::info!(from = %self.list_from, %why, "list: resourceVersion unavailable, listing from \"\" at once");
+                self.list_from = String::new();
+                self.rv_unavailable = true;
+                self.list_once().await
+            }
+            other => other,
+        }
+    }
+
+    /// One list request (paged when consistent), applied as a replace.
+    async fn list_once(&mut self) -> Result<Option<(Stream<K>, Instant)>, Failure> {
         let c = &self.s.config;
         let mut lp = ListParams {
             label_selector: c.label_selector.clone(),
@@ -221,6 +261,7 @@ where
 
     fn replace(&mut self, items: Vec<K>, rv: String) {
         self.health(true);
+        self.rv_unavailable = false;
         let initial = self.first;
         let objects = items.len();
         let s = &self.s;
@@ -372,7 +413,10 @@ where
                 Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => Change::Upsert(o),
                 Some(Ok(WatchEvent::Deleted(o))) => Change::Delete(o),
                 Some(Ok(WatchEvent::Bookmark(b))) => {
+                    // A bookmark counts as an event for the "very short watch" rule, as in
+                    // client-go.
                     self.last_rv = b.metadata.resource_version;
+                    *events += 1;
                     continue;
                 }
                 Some(Ok(WatchEvent::Error(s))) => return status_end(&s),
@@ -405,9 +449,23 @@ where
 
 fn list_failure(e: &kube::Error) -> Failure {
     match e {
+        kube::Error::Api(s) if s.code == 410 || too_large_rv(s) => Failure::Unavailable {
+            expired: s.code == 410,
+            why: format!("{} {}: {}", s.code, s.reason, s.message),
+        },
         kube::Error::Api(s) => status_failure(s),
         other => Failure::Other(other.to_string()),
     }
+}
+
+/// 504 with cause `ResourceVersionTooLarge`: the replica's cache has not reached the RV.
+fn too_large_rv(s: &Status) -> bool {
+    s.code == 504
+        && s.details.as_ref().is_some_and(|d| {
+            d.causes
+                .iter()
+                .any(|c| c.reason == "ResourceVersionTooLarge")
+        })
 }
 
 fn status_failure(s: &Status) -> Failure {

@@ -333,10 +333,17 @@ impl<K: Resource> Inner<K> {
             let key = object_key(&obj);
             let obj = Arc::new(obj);
             listed.insert(key.clone());
-            out.push(match self.put(key, obj.clone()) {
-                Some(old) => Notification::Update { old, new: obj },
-                None => Notification::Add { obj, initial },
-            });
+            match self.put(key.clone(), obj.clone()) {
+                // The same name, another object: deleted and created again while the watch
+                // was down. Handlers see the old one go and the new one come.
+                Some(old) if uid(&*old) != uid(&*obj) => {
+                    let tombstone = DeletedFinalStateUnknown { key, obj: old };
+                    out.push(Notification::Delete(DeletedObject::Unknown(tombstone)));
+                    out.push(Notification::Add { obj, initial });
+                }
+                Some(old) => out.push(Notification::Update { old, new: obj }),
+                None => out.push(Notification::Add { obj, initial }),
+            }
         }
         let gone: Vec<String> = self
             .items
@@ -352,6 +359,10 @@ impl<K: Resource> Inner<K> {
         }
         out
     }
+}
+
+fn uid<K: Resource>(o: &K) -> Option<&str> {
+    o.meta().uid.as_deref()
 }
 
 #[cfg(test)]
@@ -430,6 +441,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_replace_that_finds_another_uid_under_a_key_tombstones_the_old_and_adds_the_new() {
+        // Deleted and re-created while the watch was down: not an update of one object.
+        let with_uid = |uid: &str| -> ConfigMap {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "x", "namespace": "a", "uid": uid}
+            }))
+            .unwrap()
+        };
+        let s = Store::new();
+        s.apply(Change::Replace {
+            items: vec![with_uid("u1")],
+            initial: true,
+        });
+        let same = s.apply(Change::Replace {
+            items: vec![with_uid("u1")],
+            initial: false,
+        });
+        assert_eq!(kinds(&same), ["update a/x"]);
+        let other = s.apply(Change::Replace {
+            items: vec![with_uid("u2")],
+            initial: false,
+        });
+        assert_eq!(kinds(&other), ["tombstone a/x", "add a/x false"]);
+        match &other[0] {
+            Notification::Delete(DeletedObject::Unknown(t)) => {
+                assert_eq!(t.obj.metadata.uid.as_deref(), Some("u1"))
+            }
+            n => panic!("{n:?}"),
+        }
+        assert_eq!(s.get("a/x").unwrap().metadata.uid.as_deref(), Some("u2"));
     }
 
     #[test]

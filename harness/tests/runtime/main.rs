@@ -4,6 +4,7 @@
 mod controller;
 mod informer;
 mod load;
+mod reflector;
 mod retry_watcher;
 
 use std::time::Duration;
