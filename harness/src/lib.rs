@@ -92,6 +92,7 @@ pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod sim;
+pub mod study;
 pub mod subject;
 pub mod suite;
 pub mod testing;

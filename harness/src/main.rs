@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kube_chaos_harness::explore::{self, Exploration, Options, Progress, Shard};
-use kube_chaos_harness::{apiserver, demo, scenario, subject, suite};
+use kube_chaos_harness::{apiserver, demo, scenario, study, subject, suite};
 
 /// Deterministic chaos testing for Kubernetes controllers.
 #[derive(Debug, Parser)]
@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, default_value = "1/1")]
         shard: Shard,
     },
+    /// Studies that measure the apiserver's load at scale.
+    Study {
+        #[command(subcommand)]
+        study: Study,
+    },
     /// List the subjects a scenario can name.
     Subjects,
     /// Print the JSON Schema of scenario files.
@@ -80,6 +85,29 @@ enum Command {
         watch_cache_capacity: u64,
         /// Seed for uids and watch timeouts.
         #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Study {
+    /// N idle informers per min_watch_timeout: watch requests/s at the apiserver beside
+    /// the analytic N / (1.5 × min).
+    WatchLoad {
+        /// Idle informers.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        informers: u32,
+        /// Simulated time per setting.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// The settings: one or more min_watch_timeout values.
+        #[arg(long, default_value = "5m,30m", value_delimiter = ',', value_parser = humantime::parse_duration)]
+        min_watch_timeout: Vec<std::time::Duration>,
+        /// Hosts the informers are spread over.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+        hosts: u32,
+        /// Simulation seed.
+        #[arg(long, default_value_t = 1)]
         seed: u64,
     },
 }
@@ -109,6 +137,28 @@ fn main() -> ExitCode {
             explore(&opts, &out)
         }
         Command::Subjects => subjects(),
+        Command::Study {
+            study:
+                Study::WatchLoad {
+                    informers,
+                    duration,
+                    min_watch_timeout,
+                    hosts,
+                    seed,
+                },
+        } => {
+            let settings = min_watch_timeout
+                .into_iter()
+                .map(|min| study::WatchLoad {
+                    informers,
+                    hosts,
+                    duration,
+                    min_watch_timeout: min,
+                    seed,
+                })
+                .collect::<Vec<_>>();
+            watch_load(&settings)
+        }
         Command::Schema => {
             print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
@@ -145,6 +195,31 @@ fn subjects() -> ExitCode {
             println!("  {:<36} {}", d.name, d.about);
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `kube-chaos study watch-load`: each setting in turn, then the table.
+fn watch_load(settings: &[study::WatchLoad]) -> ExitCode {
+    let mut reports = Vec::new();
+    for (i, s) in settings.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {} informers on {} hosts, min_watch_timeout {}, {} simulated ...",
+            i + 1,
+            settings.len(),
+            s.informers,
+            s.hosts,
+            humantime::format_duration(s.min_watch_timeout),
+            humantime::format_duration(s.duration)
+        );
+        match study::watch_load(s) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("kube-chaos study watch-load: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    print!("{}", study::table(&reports));
     ExitCode::SUCCESS
 }
 
