@@ -88,6 +88,7 @@ pub mod demo;
 pub mod explore;
 pub mod mirror;
 pub mod net;
+pub mod picture;
 pub mod run;
 pub mod scenario;
 pub mod serve;

@@ -27,6 +27,10 @@ enum Command {
         /// Print each scenario's full report and trace.
         #[arg(long)]
         trace: bool,
+        /// Write one HTML page per scenario (an SVG timeline and the trace) into this
+        /// directory.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
     },
     /// Generate scenarios for a subject, run them, shrink each distinct failure to a minimal
     /// replay file.
@@ -114,7 +118,12 @@ enum Study {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { paths, seed, trace } => run(&paths, seed, trace),
+        Command::Run {
+            paths,
+            seed,
+            trace,
+            html,
+        } => run(&paths, seed, trace, html.as_deref()),
         Command::Explore {
             subject,
             cases,
@@ -137,28 +146,7 @@ fn main() -> ExitCode {
             explore(&opts, &out)
         }
         Command::Subjects => subjects(),
-        Command::Study {
-            study:
-                Study::WatchLoad {
-                    informers,
-                    duration,
-                    min_watch_timeout,
-                    hosts,
-                    seed,
-                },
-        } => {
-            let settings = min_watch_timeout
-                .into_iter()
-                .map(|min| study::WatchLoad {
-                    informers,
-                    hosts,
-                    duration,
-                    min_watch_timeout: min,
-                    seed,
-                })
-                .collect::<Vec<_>>();
-            watch_load(&settings)
-        }
+        Command::Study { study } => run_study(study),
         Command::Schema => {
             print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
@@ -196,6 +184,27 @@ fn subjects() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn run_study(s: Study) -> ExitCode {
+    let Study::WatchLoad {
+        informers,
+        duration,
+        min_watch_timeout,
+        hosts,
+        seed,
+    } = s;
+    let settings = min_watch_timeout
+        .into_iter()
+        .map(|min| study::WatchLoad {
+            informers,
+            hosts,
+            duration,
+            min_watch_timeout: min,
+            seed,
+        })
+        .collect::<Vec<_>>();
+    watch_load(&settings)
 }
 
 /// `kube-chaos study watch-load`: each setting in turn, then the table.
@@ -247,7 +256,12 @@ fn demo(seed: u64) -> ExitCode {
 }
 
 /// Exit 0 iff every scenario met its expectation, 1 otherwise, 2 for bad input.
-fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode {
+fn run(
+    paths: &[std::path::PathBuf],
+    seed: Option<u64>,
+    trace: bool,
+    html: Option<&std::path::Path>,
+) -> ExitCode {
     let scenarios = match suite::load(paths) {
         Ok(s) => s,
         Err(e) => {
@@ -265,6 +279,16 @@ fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode
         println!("{}", suite::verdict_line(o));
     });
     println!("\n{}", suite::table(&outcomes));
+    if let Some(dir) = html {
+        if let Err(e) = suite::write_pages(dir, &scenarios, &outcomes) {
+            eprintln!(
+                "kube-chaos run: cannot write pages into {}: {e}",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+        eprintln!("pages written to {}", dir.display());
+    }
     if outcomes.iter().all(suite::Outcome::met) {
         ExitCode::SUCCESS
     } else {

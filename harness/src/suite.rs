@@ -98,6 +98,21 @@ pub fn run_all(
     out
 }
 
+/// Writes each run scenario's page into `dir` (`{name}.html`); scenarios that could not run
+/// get none.
+pub fn write_pages(
+    dir: &Path,
+    scenarios: &[(PathBuf, Scenario)],
+    outcomes: &[Outcome],
+) -> std::io::Result<()> {
+    for ((_, s), o) in scenarios.iter().zip(outcomes) {
+        if let Ok(r) = &o.report {
+            crate::picture::write_page(dir, &s.name, s, r)?;
+        }
+    }
+    Ok(())
+}
+
 /// The one-line verdict printed as a scenario finishes (with the replay command when unmet).
 pub fn verdict_line(o: &Outcome) -> String {
     match &o.report {

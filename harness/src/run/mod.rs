@@ -18,7 +18,7 @@ mod writes;
 use std::time::Duration;
 
 pub use interpreter::{Interpreter, World};
-pub use report::{Report, TRACE_SHOWN_LINES};
+pub use report::{Report, WatchRequest, TRACE_SHOWN_LINES};
 pub use runner::run;
 pub use timeline::{timeline, Step};
 pub use writes::apply_write;

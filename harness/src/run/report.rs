@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::check::Verdict;
 use crate::scenario::Checker;
-use crate::trace;
+use crate::trace::{self, Entry};
 
 /// Traces longer than this many lines are shown as head + tail in reports.
 pub const TRACE_SHOWN_LINES: usize = 300;
@@ -34,6 +34,21 @@ pub struct Report {
     pub watch_rate: Option<f64>,
     /// The full trace.
     pub trace: String,
+    /// Every record of the run, in time order (what the trace shows, deliveries included).
+    pub entries: Vec<Entry>,
+    /// Every watch request the apiserver saw: when, which replica, `timeoutSeconds`.
+    pub watch_requests: Vec<WatchRequest>,
+}
+
+/// A watch request as the apiserver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchRequest {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// The replica that served it.
+    pub replica: usize,
+    /// The `timeoutSeconds` it asked for (0 when none).
+    pub timeout_seconds: u64,
 }
 
 impl Report {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::interpreter::{Interpreter, World};
-use super::report::Report;
+use super::report::{Report, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
 use super::RunError;
-use crate::apiserver::{ApiServer, Stats, StoreEvent};
+use crate::apiserver::{ApiServer, RequestInfo, Stats, StoreEvent, Verdict};
 use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
@@ -30,6 +30,8 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     let subject = registry().get(&s.subject.name)?;
     let (mut sim, server) = sim_builder(s).build()?;
     put_objects(s, &server)?;
+    let watch_requests: Arc<Mutex<Vec<WatchRequest>>> = Arc::default();
+    server.add_hook(watch_log(watch_requests.clone()));
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();
     let kill = Kill::default();
@@ -51,6 +53,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         watch_rate: rate,
     };
     let verdicts = check::run_all(&evidence);
+    let watch_requests = watch_requests.lock().expect("watch log").clone();
     Ok(Report {
         scenario: s.name.clone(),
         subject: s.subject.name.clone(),
@@ -62,7 +65,27 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         expected: s.expect.violations.clone(),
         watch_rate: rate,
         trace: trace::render_shown(&entries, recorder.is_quiet()),
+        entries,
+        watch_requests,
     })
+}
+
+/// A request hook that only records watch requests (it never changes a request).
+fn watch_log(log: Arc<Mutex<Vec<WatchRequest>>>) -> impl Fn(&RequestInfo) -> Verdict {
+    move |r: &RequestInfo| {
+        if r.is_watch {
+            let timeout_seconds = form_urlencoded::parse(r.query.as_bytes())
+                .find(|(k, _)| k == "timeoutSeconds")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            log.lock().expect("watch log").push(WatchRequest {
+                at: crate::sim::since_start(r.at),
+                replica: r.replica,
+                timeout_seconds,
+            });
+        }
+        Verdict::Pass
+    }
 }
 
 /// Every ConfigMap write of the run, also merged into the recorder's trace.

@@ -12,6 +12,8 @@ use kube_chaos_harness::Scenario;
 
 use super::fixtures_dir;
 
+/// Runs the fixture twice (determinism of the trace, the report and the page) and checks
+/// its page's picture.
 fn run_fixture(path: &Path) -> (String, Report) {
     let scenario = Scenario::load(path, registry()).unwrap_or_else(|e| panic!("{e}"));
     let first = run(&scenario, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -28,6 +30,13 @@ fn run_fixture(path: &Path) -> (String, Report) {
         "{}: reports differ",
         path.display()
     );
+    assert!(
+        kube_chaos_harness::picture::page(&scenario, &first)
+            == kube_chaos_harness::picture::page(&scenario, &second),
+        "{}: pages differ",
+        path.display()
+    );
+    super::pictures::check_page(&scenario.name, &scenario, &first);
     (scenario.name, first)
 }
 

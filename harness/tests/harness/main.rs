@@ -4,6 +4,7 @@
 mod cli;
 mod explore;
 mod fixtures;
+mod pictures;
 mod scenario_files;
 
 use std::path::{Path, PathBuf};
