@@ -113,6 +113,10 @@ enum Study {
         /// Simulation seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write the page (a chart of requests/s over time per setting) into this
+        /// directory as `watch-load.html`.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
     },
 }
 
@@ -193,6 +197,7 @@ fn run_study(s: Study) -> ExitCode {
         min_watch_timeout,
         hosts,
         seed,
+        html,
     } = s;
     let settings = min_watch_timeout
         .into_iter()
@@ -204,11 +209,11 @@ fn run_study(s: Study) -> ExitCode {
             seed,
         })
         .collect::<Vec<_>>();
-    watch_load(&settings)
+    watch_load(&settings, html.as_deref())
 }
 
 /// `kube-chaos study watch-load`: each setting in turn, then the table.
-fn watch_load(settings: &[study::WatchLoad]) -> ExitCode {
+fn watch_load(settings: &[study::WatchLoad], html: Option<&std::path::Path>) -> ExitCode {
     let mut reports = Vec::new();
     for (i, s) in settings.iter().enumerate() {
         eprintln!(
@@ -229,6 +234,19 @@ fn watch_load(settings: &[study::WatchLoad]) -> ExitCode {
         }
     }
     print!("{}", study::table(&reports));
+    if let Some(dir) = html {
+        let path = dir.join("watch-load.html");
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, study::page(&reports)));
+        if let Err(e) = written {
+            eprintln!(
+                "kube-chaos study watch-load: cannot write {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        eprintln!("page written to {}", path.display());
+    }
     ExitCode::SUCCESS
 }
 

@@ -9,6 +9,7 @@
 //! `kube::Client` per host; the tick is coarse (100 ms) since nothing here depends on finer
 //! timing than the watch timeouts.
 
+mod page;
 mod report;
 
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use crate::net::{client, ClientConfig};
 use crate::sim::{since_start, SimBuilder};
 use crate::testing::step_until;
 
+pub use page::page;
 pub use report::{table, Durations, WatchLoadReport};
 
 /// One setting of the study.
@@ -206,6 +208,19 @@ mod tests {
             setting.expected_rate()
         );
         assert!(setting.is_steady());
+        let html = page(std::slice::from_ref(&r));
+        assert_eq!(html.matches("<polyline").count(), 1, "one line per setting");
+        assert!(html.contains("min_watch_timeout 1m"));
+        let again = watch_load(&setting).unwrap();
+        assert_eq!(r.per_minute, again.per_minute, "same seed, same figures");
+        assert_eq!(
+            html,
+            page(&[WatchLoadReport {
+                wall: r.wall,
+                ..again
+            }]),
+            "same seed, same page"
+        );
     }
 
     #[test]

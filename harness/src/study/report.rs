@@ -102,6 +102,15 @@ fn human(d: Duration) -> String {
 /// The study's table (one row per setting) and each setting's watch requests/s over time
 /// (5-minute buckets).
 pub fn table(reports: &[WatchLoadReport]) -> String {
+    rows(reports, true)
+}
+
+/// The table without wall times (for the page: the same seed gives the same bytes).
+pub fn table_without_wall(reports: &[WatchLoadReport]) -> String {
+    rows(reports, false)
+}
+
+fn rows(reports: &[WatchLoadReport], wall: bool) -> String {
     let mut out = String::from(
         "min_watch_timeout  informers  simulated  wall     lists   watches  herd(10s)  steady from  steady req/s  expected N/(1.5 min)  error    watch lifetime min/median/mean/max\n",
     );
@@ -110,11 +119,14 @@ pub fn table(reports: &[WatchLoadReport]) -> String {
         let d = &r.durations;
         let _ = writeln!(
             out,
-            "{:<18} {:>9}  {:<9}  {:>6.1}s  {:>6}  {:>8}  {:>9}  {:<11}  {:>12.3}  {:>20.3}  {:>+6.2}%  {} / {} / {} / {}",
+            "{:<18} {:>9}  {:<9}  {:>7}  {:>6}  {:>8}  {:>9}  {:<11}  {:>12.3}  {:>20.3}  {:>+6.2}%  {} / {} / {} / {}",
             human(s.min_watch_timeout),
             s.informers,
             human(s.duration),
-            r.wall.as_secs_f64(),
+            match wall {
+                true => format!("{:.1}s", r.wall.as_secs_f64()),
+                false => "-".into(),
+            },
             r.lists,
             r.watches,
             r.herd,
