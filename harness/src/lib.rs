@@ -8,12 +8,13 @@
 //!
 //! | step | module | what it holds |
 //! |---|---|---|
-//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port |
+//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`], [`watch_log`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port, each client's watch connections |
 //! | the format | [`scenario`] | replay files: cluster, objects, workload, subject, faults (every fault kind and its accessors: `scenario/fault.rs`), expected [`scenario::Checker`]s, validation with JSON paths |
 //! | the record | [`trace`] | what happened, as stable text |
 //! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours, kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
 //! | the run | [`run`] | the timeline, the fault interpreter (one arm per fault kind), the runner, the [`run::Report`] |
 //! | the judgement | [`check`] | one checker per invariant over the recorded evidence |
+//! | the pictures | [`picture`], [`study`] | a run's page (SVG timeline and trace); the minWatchTimeout study and its chart |
 //! | exploration | [`explore`] | generated scenarios (one generator per fault kind), shrinking, replay files |
 //! | the command line | [`suite`], [`demo`], `main.rs` | `kube-chaos run`, `demo`, `explore`, `serve` |
 //!
@@ -98,6 +99,7 @@ pub mod subject;
 pub mod suite;
 pub mod testing;
 pub mod trace;
+pub mod watch_log;
 
 pub use apiserver::ApiServer;
 pub use net::client;

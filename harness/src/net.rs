@@ -31,6 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::apiserver::ApiServer;
+use crate::watch_log::{Observed, WatchLog};
 
 /// The port every replica listens on.
 pub const APISERVER_PORT: u16 = 6443;
@@ -104,6 +105,8 @@ pub struct ClientConfig {
     /// Keep idle connections for the next request (`false`: one request per connection,
     /// each choosing its replica).
     pub keep_alive: bool,
+    /// Record this client's watch connections into the log, as this instance (pictures).
+    pub watch_log: Option<(WatchLog, usize)>,
 }
 
 /// Closes every connection made with it, in the order they were made.
@@ -174,6 +177,7 @@ impl ClientConfig {
             namespace: "default".into(),
             kill: Kill::default(),
             keep_alive: true,
+            watch_log: None,
         }
     }
 
@@ -352,10 +356,16 @@ pub fn client(config: &ClientConfig) -> kube::Client {
         builder.pool_max_idle_per_host(0);
     }
     let http = builder.build(SimConnector::new(config));
-    let svc = tower::ServiceBuilder::new()
-        .layer(BaseUriLayer::new(http::Uri::from_static(
-            "http://apiserver",
-        )))
-        .service(http);
-    kube::Client::new(svc, config.namespace.clone())
+    let base = BaseUriLayer::new(http::Uri::from_static("http://apiserver"));
+    match &config.watch_log {
+        Some((log, instance)) => {
+            let observed = Observed::new(http, log.clone(), *instance);
+            let svc = tower::ServiceBuilder::new().layer(base).service(observed);
+            kube::Client::new(svc, config.namespace.clone())
+        }
+        None => {
+            let svc = tower::ServiceBuilder::new().layer(base).service(http);
+            kube::Client::new(svc, config.namespace.clone())
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Pictures of a run: one self-contained HTML page per scenario with an SVG timeline — a lane
-//! per subject instance (starts, lists, deliveries, 410s and other errors), a lane per
+//! per subject instance (each watch connection as a bar coloured by how it ended, starts,
+//! lists, deliveries, 410s and other errors), a lane per
 //! reconciled key (each reconcile a span coloured by its outcome), the watch requests the
 //! apiserver saw (each a bar from its arrival to its `timeoutSeconds`, coloured by replica),
 //! the server's writes as ticks, fault windows shaded across every lane, and every violation
@@ -19,7 +20,9 @@ use std::path::{Path, PathBuf};
 use crate::run::Report;
 use crate::scenario::Scenario;
 
-pub use timeline::{Band, Flag, Lane, Mark, SpanEnd, Timeline, MAX_WATCH_SPANS};
+pub use timeline::{
+    Band, Flag, Lane, Mark, SpanEnd, Timeline, MAX_INSTANCE_LANES, MAX_WATCH_SPANS,
+};
 
 /// The page of `report`, a run of `scenario`: title, verdicts, the timeline, the trace.
 pub fn page(scenario: &Scenario, report: &Report) -> String {
@@ -68,7 +71,9 @@ const LEGEND: &str = "<p style=\"font-size:12px\">\
 <span style=\"color:#ff7f0e\">&#9646;</span> other error or tombstone · \
 reconciles <span style=\"color:#2ca02c\">ok</span> / <span style=\"color:#ff7f0e\">retried</span> / \
 <span style=\"color:#d62728\">dead-lettered</span> · \
-<span style=\"color:#9467bd\">&#9644;</span> watch (colour per replica; a dark end: ended early) · \
+watch connection <span style=\"color:#9467bd\">closed by the server</span> / \
+<span style=\"color:#ff7f0e\">failed</span> / <span style=\"color:#555\">given up by the client</span> / \
+<span style=\"color:#d62728\">refused</span> · apiserver watches: colour per replica, a dark end when cut short · \
 <span style=\"color:#7f7f7f\">|</span> server write · \
 <span style=\"background:#f9b46b\">&nbsp;&nbsp;</span> fault window · \
 <span style=\"color:#d62728\">&#9679;</span> violation (links to its trace line)</p>\n";

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::timeline::{Band, Flag, Lane, Mark, SpanEnd, Timeline};
+use crate::watch_log::WatchEnd;
 
 /// Width of the picture.
 pub const WIDTH: f64 = 1200.0;
@@ -185,6 +186,16 @@ fn span(
         SpanEnd::Retry => ("#ff7f0e", 1.0, "reconcile failed, retried".into()),
         SpanEnd::DeadLetter => (FLAG_FILL, 1.0, "reconcile dead-lettered".into()),
         SpanEnd::Running => ("#bbbbbb", 1.0, "reconcile running at the end".into()),
+        SpanEnd::Connection(end) => {
+            let (fill, what) = match end {
+                WatchEnd::Open => ("#c5b0d5", "watch, open at the end".to_string()),
+                WatchEnd::Closed => ("#9467bd", "watch, closed by the server".into()),
+                WatchEnd::Failed => ("#ff7f0e", "watch, connection failed".into()),
+                WatchEnd::Dropped => ("#555555", "watch, given up by the client".into()),
+                WatchEnd::Refused(code) => (FLAG_FILL, format!("watch refused with {code}")),
+            };
+            (fill, 0.35, what)
+        }
         SpanEnd::Watch { replica, early } => {
             let how = if early { "ended early" } else { "timed out" };
             let what = format!("watch on apiserver-{replica}, {how}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::run::Report;
 use crate::scenario::Scenario;
 use crate::trace::{Delivery, Entry, ErrorKind, Outcome, Record};
+use crate::watch_log::{ClientWatch, WatchEnd};
 
 /// One thing drawn on a lane.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,8 @@ pub enum SpanEnd {
     DeadLetter,
     /// A reconcile still running at the end.
     Running,
+    /// A watch connection as its client saw it, and how it ended.
+    Connection(WatchEnd),
     /// A watch on this replica; `early` when it ended before its `timeoutSeconds` (the
     /// subject's next watch began: dropped, expired, reset, or given up by the client).
     Watch {
@@ -103,10 +106,13 @@ pub struct Timeline {
 /// Watch spans beyond this many are left out of the picture (load scenarios).
 pub const MAX_WATCH_SPANS: usize = 2_000;
 
+/// Instances beyond this many get no lane of their own (load scenarios).
+pub const MAX_INSTANCE_LANES: usize = 40;
+
 impl Timeline {
     /// The timeline of `report`, a run of `scenario`.
     pub fn new(scenario: &Scenario, report: &Report) -> Self {
-        let mut lanes = instance_lanes(&report.entries);
+        let mut lanes = instance_lanes(&report.entries, &report.client_watches, report.simulated);
         lanes.extend(reconcile_lanes(&report.entries, report.simulated));
         lanes.push(watch_lane(report));
         lanes.push(Lane {
@@ -139,11 +145,21 @@ impl Timeline {
     }
 }
 
-/// One lane per subject instance: starts, lists, deliveries, errors.
-fn instance_lanes(entries: &[Entry]) -> Vec<Lane> {
+/// One lane per subject instance (the first [`MAX_INSTANCE_LANES`]): its watch
+/// connections, starts, lists, deliveries, errors.
+fn instance_lanes(entries: &[Entry], watches: &[ClientWatch], end: Duration) -> Vec<Lane> {
     let mut lanes: BTreeMap<usize, Vec<Mark>> = BTreeMap::new();
+    for w in watches.iter().filter(|w| w.instance < MAX_INSTANCE_LANES) {
+        lanes.entry(w.instance).or_default().push(Mark::Span {
+            from: w.from,
+            to: w.to.unwrap_or(end),
+            how: SpanEnd::Connection(w.end),
+        });
+    }
     for e in entries {
-        let Some(i) = e.instance else { continue };
+        let Some(i) = e.instance.filter(|i| *i < MAX_INSTANCE_LANES) else {
+            continue;
+        };
         let mark = match &e.record {
             Record::Start { .. } => Mark::Start(e.at),
             Record::Listed { .. } => Mark::List(e.at),

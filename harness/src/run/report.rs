@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::scenario::Checker;
 use crate::trace::{self, Entry};
+use crate::watch_log::ClientWatch;
 
 /// Traces longer than this many lines are shown as head + tail in reports.
 pub const TRACE_SHOWN_LINES: usize = 300;
@@ -38,6 +39,8 @@ pub struct Report {
     pub entries: Vec<Entry>,
     /// Every watch request the apiserver saw: when, which replica, `timeoutSeconds`.
     pub watch_requests: Vec<WatchRequest>,
+    /// Every watch connection as the subjects' clients saw it.
+    pub client_watches: Vec<ClientWatch>,
 }
 
 /// A watch request as the apiserver saw it.

@@ -20,6 +20,15 @@ use crate::scenario::{ReplicaChoice, Scenario};
 use crate::sim::SimBuilder;
 use crate::subject::{instance_seed, registry, Controls, Ctx, Descriptor};
 use crate::trace::{self, Record, Recorder};
+use crate::watch_log::WatchLog;
+
+/// What every subject instance shares with the runner.
+struct Subjects<'a> {
+    recorder: &'a Recorder,
+    controls: &'a Controls,
+    kill: &'a Kill,
+    watch_log: &'a WatchLog,
+}
 
 /// Runs `scenario` (with `seed` overriding its own, if given).
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
@@ -35,11 +44,21 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();
     let kill = Kill::default();
-    let hosts = spawn_subjects(s, subject, &mut sim, &recorder, &controls, &kill);
+    let client_watches = WatchLog::default();
+    let world = Subjects {
+        recorder: &recorder,
+        controls: &controls,
+        kill: &kill,
+        watch_log: &client_watches,
+    };
+    let hosts = spawn_subjects(s, subject, &mut sim, &world);
     let rate = drive(s, &mut sim, &server, &recorder, &controls, &hosts, &kill)?;
     let finals = recorder.final_views();
     let objects = server.objects("v1", "ConfigMap");
     let stats = server.stats();
+    // Before the hosts' tasks go: dropping them would end every open watch "now", outside
+    // simulated time.
+    let client_watches = client_watches.watches();
     drop(sim);
     let history = configmap_history(&server, &recorder);
     let entries = recorder.entries();
@@ -67,6 +86,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         trace: trace::render_shown(&entries, recorder.is_quiet()),
         entries,
         watch_requests,
+        client_watches,
     })
 }
 
@@ -177,9 +197,7 @@ fn spawn_subjects(
     s: &Scenario,
     subject: &'static Descriptor,
     sim: &mut turmoil::Sim<'_>,
-    recorder: &Recorder,
-    controls: &Controls,
-    kill: &Kill,
+    world: &Subjects<'_>,
 ) -> Vec<String> {
     let run = subject.run;
     let mut names = Vec::new();
@@ -187,8 +205,8 @@ fn spawn_subjects(
         let name = format!("subject-{h}");
         names.push(name.clone());
         let incarnations = Arc::new(Mutex::new(0u32));
-        let (s, recorder, controls) = (s.clone(), recorder.clone(), controls.clone());
-        let kill = kill.clone();
+        let s = s.clone();
+        let shared = world.owned();
         sim.host(name, move || {
             let incarnation = {
                 let mut n = incarnations.lock().expect("incarnation lock");
@@ -196,23 +214,7 @@ fn spawn_subjects(
                 *n - 1
             };
             let ctxs: Vec<Ctx> = (0..s.subject.clients)
-                .map(|c| {
-                    let instance = h * s.subject.clients + c;
-                    let mut config = ClientConfig::new(s.cluster.replicas)
-                        .policy(policy(&s, instance, incarnation))
-                        .keep_alive(s.subject.config.keep_alive);
-                    config.kill = kill.clone();
-                    Ctx {
-                        instance,
-                        incarnation,
-                        client: client(&config),
-                        config: s.subject.config.clone(),
-                        seed: instance_seed(s.seed, instance, incarnation),
-                        recorder: recorder.clone(),
-                        controls: controls.clone(),
-                        zoo: kube_chaos::zoo::Zoo::default(),
-                    }
-                })
+                .map(|c| shared.ctx(&s, h * s.subject.clients + c, incarnation))
                 .collect();
             async move {
                 for ctx in ctxs {
@@ -230,6 +232,47 @@ fn spawn_subjects(
         });
     }
     names
+}
+
+/// [`Subjects`], owned, for a host's closure.
+#[derive(Clone)]
+struct Shared {
+    recorder: Recorder,
+    controls: Controls,
+    kill: Kill,
+    watch_log: WatchLog,
+}
+
+impl Subjects<'_> {
+    fn owned(&self) -> Shared {
+        Shared {
+            recorder: self.recorder.clone(),
+            controls: self.controls.clone(),
+            kill: self.kill.clone(),
+            watch_log: self.watch_log.clone(),
+        }
+    }
+}
+
+impl Shared {
+    /// The context of one instance's incarnation: its own client and seed.
+    fn ctx(&self, s: &Scenario, instance: usize, incarnation: u32) -> Ctx {
+        let mut config = ClientConfig::new(s.cluster.replicas)
+            .policy(policy(s, instance, incarnation))
+            .keep_alive(s.subject.config.keep_alive);
+        config.kill = self.kill.clone();
+        config.watch_log = Some((self.watch_log.clone(), instance));
+        Ctx {
+            instance,
+            incarnation,
+            client: client(&config),
+            config: s.subject.config.clone(),
+            seed: instance_seed(s.seed, instance, incarnation),
+            recorder: self.recorder.clone(),
+            controls: self.controls.clone(),
+            zoo: kube_chaos::zoo::Zoo::default(),
+        }
+    }
 }
 
 /// Steps the simulation to the end, applying the timeline; returns the watch rate if the
