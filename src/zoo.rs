@@ -31,6 +31,9 @@ pub enum Bug {
     /// Controller: `max_retries` is never reached: retryable errors retry forever, nothing
     /// is dead-lettered.
     NoDeadLetter,
+    /// Controller: a terminal error is retried like a retryable one instead of being
+    /// dead-lettered at once.
+    RetryTerminal,
 }
 
 /// Which bug (if any) a component runs with. `Zoo::default()` is the correct runtime.

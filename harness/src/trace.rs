@@ -37,6 +37,9 @@ pub enum Outcome {
     Requeue(Duration),
     /// Retryable error (requeued with backoff).
     Retry(String),
+    /// A terminal error that was requeued like a retryable one (a controller bug: terminal
+    /// errors are dead-lettered at once). Rendered as a retry; `dead_letter_once` flags it.
+    RetriedTerminal(String),
     /// Dead-lettered (terminal error, or retries exhausted).
     DeadLetter(String),
 }
@@ -296,7 +299,7 @@ fn outcome_text(o: &Outcome) -> String {
     match o {
         Outcome::Ok => "ok".into(),
         Outcome::Requeue(d) => format!("requeue_after={}", humantime::format_duration(*d)),
-        Outcome::Retry(e) => format!("retry: {e}"),
+        Outcome::Retry(e) | Outcome::RetriedTerminal(e) => format!("retry: {e}"),
         Outcome::DeadLetter(e) => format!("dead_letter: {e}"),
     }
 }

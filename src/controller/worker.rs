@@ -99,7 +99,8 @@ fn failed(shared: &Shared, key: &str, f: Failure) -> (Outcome, Option<DeadLetter
     let attempt = shared.queue.num_requeues(&key_s) + 1;
     let zoo = shared.config.zoo;
     let retry = attempt <= shared.config.max_retries || zoo.has(Bug::NoDeadLetter);
-    if f.class == ErrorClass::Retryable && retry {
+    let retryable = f.class == ErrorClass::Retryable || zoo.has(Bug::RetryTerminal);
+    if retryable && retry {
         let retry_in = match zoo.has(Bug::UnlimitedRequeue) {
             true => {
                 shared.queue.add_counted_now(key_s);

@@ -87,8 +87,23 @@ pub(super) fn reconcile_coverage(ev: &Evidence<'_>) -> Vec<Violation> {
     found.out
 }
 
+/// No key is dead-lettered again without a change in between, and a terminal error is
+/// dead-lettered at once, never retried.
 pub(super) fn dead_letter_once(ev: &Evidence<'_>) -> Vec<Violation> {
     let mut found = Found::new(ev);
+    for e in ev.entries {
+        if let Record::ReconcileEnd {
+            key,
+            outcome: Outcome::RetriedTerminal(error),
+        } = &e.record
+        {
+            let who = e.instance.map_or(String::new(), |i| format!("s{i} "));
+            let msg = format!(
+                "{who}requeued {key} after a terminal error ({error}) instead of dead-lettering it"
+            );
+            found.add(key.clone(), e.at, msg);
+        }
+    }
     for (instance, segments) in ev.incarnations() {
         for seg in segments {
             let mut started: BTreeMap<&str, Duration> = BTreeMap::new();
@@ -168,7 +183,7 @@ pub(super) fn retry_backoff(ev: &Evidence<'_>) -> Vec<Violation> {
                     }
                     Record::ReconcileEnd {
                         key,
-                        outcome: Outcome::Retry(_),
+                        outcome: Outcome::Retry(_) | Outcome::RetriedTerminal(_),
                     } => {
                         let n = streaks.get(key.as_str()).map_or(0, |s| s.0) + 1;
                         let began = started.get(key.as_str()).copied().unwrap_or(e.at);
@@ -323,6 +338,25 @@ mod tests {
         assert_eq!(
             found,
             ["s0 dead-lettered default/a again with no change since 6s"]
+        );
+    }
+
+    #[test]
+    fn dead_letter_once_finds_a_terminal_error_that_was_retried() {
+        let mut c = controller();
+        c.record(1, Some(0), start("default/a"));
+        c.record(
+            1,
+            Some(0),
+            end("default/a", Outcome::DeadLetter("terminal".into())),
+        );
+        assert!(c.violations(Checker::DeadLetterOnce).is_empty());
+        c.record(2, Some(0), start("default/b"));
+        let retried = Outcome::RetriedTerminal("injected Terminal error".into());
+        c.record(2, Some(0), end("default/b", retried));
+        assert_eq!(
+            c.messages(Checker::DeadLetterOnce),
+            ["s0 requeued default/b after a terminal error (injected Terminal error) instead of dead-lettering it"]
         );
     }
 

@@ -200,7 +200,7 @@ fn reconcile_lanes(entries: &[Entry], end: Duration) -> Vec<Lane> {
                 let from = open.remove(key.as_str()).unwrap_or(e.at);
                 let how = match outcome {
                     Outcome::Ok | Outcome::Requeue(_) => SpanEnd::Ok,
-                    Outcome::Retry(_) => SpanEnd::Retry,
+                    Outcome::Retry(_) | Outcome::RetriedTerminal(_) => SpanEnd::Retry,
                     Outcome::DeadLetter(_) => SpanEnd::DeadLetter,
                 };
                 let to = e.at;

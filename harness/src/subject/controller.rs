@@ -55,6 +55,11 @@ async fn faults(controls: &Controls, key: &str) -> Result<(), SubjectError> {
     }
 }
 
+/// The text of the subject's terminal error (what the runtime reports it by).
+fn terminal_message() -> String {
+    SubjectError::Injected(scenario::ErrorClass::Terminal).to_string()
+}
+
 /// Records reconciles into the run's trace.
 struct Observer {
     recorder: Recorder,
@@ -64,7 +69,7 @@ struct Observer {
 impl Observer {
     fn end(&self, key: &str, outcome: trace::Outcome) {
         let name = match outcome {
-            trace::Outcome::Retry(_) => "retries",
+            trace::Outcome::Retry(_) | trace::Outcome::RetriedTerminal(_) => "retries",
             trace::Outcome::DeadLetter(_) => "dead_letters",
             _ => "",
         };
@@ -92,6 +97,10 @@ impl ControllerObserver for Observer {
         let outcome = match outcome {
             Outcome::Ok => trace::Outcome::Ok,
             Outcome::RequeueAfter(d) => trace::Outcome::Requeue(*d),
+            // The subject knows its own terminal errors: the runtime must not retry them.
+            Outcome::RetryableError { error, .. } if *error == terminal_message() => {
+                trace::Outcome::RetriedTerminal(error.clone())
+            }
             Outcome::RetryableError { error, .. } => trace::Outcome::Retry(error.clone()),
             Outcome::TerminalError { error } | Outcome::DeadLettered { error, .. } => {
                 trace::Outcome::DeadLetter(error.clone())

@@ -129,6 +129,13 @@ static SUBJECTS: &[Descriptor] = &[
         zoo: true,
         run: |c| controller::ours(c.with(Bug::NoDeadLetter)).boxed(),
     },
+    Descriptor {
+        name: "controller-retries-terminal",
+        kind: SubjectKind::Controller,
+        about: "mirror controller that requeues a terminal reconcile error instead of dead-lettering it",
+        zoo: true,
+        run: |c| controller::ours(c.with(Bug::RetryTerminal)).boxed(),
+    },
 ];
 
 /// The subjects a scenario may name.
