@@ -97,6 +97,11 @@ pub mod suite;
 pub mod testing;
 pub mod trace;
 
+/// Seeded OS randomness: std's `HashMap` keys (and `getrandom`) from a seed on a fresh thread.
+/// Every [`run()`] uses it; a test of your own opts in with one line,
+/// `norandom::on_seeded_thread(seed, || { /* build and run the Sim */ })`.
+pub use kube_chaos_norandom as norandom;
+
 pub use apiserver::ApiServer;
 pub use net::client;
 pub use run::run;

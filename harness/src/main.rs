@@ -27,6 +27,10 @@ enum Command {
         /// Print each scenario's full report and trace.
         #[arg(long)]
         trace: bool,
+        /// Run each scenario twice and, if the runs differ, print the first differing line
+        /// of each with the lines before it (exit 1).
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// Generate scenarios for a subject, run them, shrink each distinct failure to a minimal
     /// replay file.
@@ -82,7 +86,18 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { paths, seed, trace } => run(&paths, seed, trace),
+        Command::Run {
+            paths,
+            seed,
+            trace,
+            check_determinism,
+        } => {
+            let mode = match check_determinism {
+                true => suite::Mode::CheckDeterminism,
+                false => suite::Mode::Once,
+            };
+            run(&paths, seed, trace, mode)
+        }
         Command::Explore {
             subject,
             cases,
@@ -166,7 +181,12 @@ fn demo(seed: u64) -> ExitCode {
 }
 
 /// Exit 0 iff every scenario met its expectation, 1 otherwise, 2 for bad input.
-fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode {
+fn run(
+    paths: &[std::path::PathBuf],
+    seed: Option<u64>,
+    trace: bool,
+    mode: suite::Mode,
+) -> ExitCode {
     let scenarios = match suite::load(paths) {
         Ok(s) => s,
         Err(e) => {
@@ -175,7 +195,7 @@ fn run(paths: &[std::path::PathBuf], seed: Option<u64>, trace: bool) -> ExitCode
         }
     };
     eprintln!("running {} scenario(s)", scenarios.len());
-    let outcomes = suite::run_all(&scenarios, seed, |o| {
+    let outcomes = suite::run_all(&scenarios, seed, mode, |o| {
         if trace {
             if let Ok(r) = &o.report {
                 println!("{}", r.render());

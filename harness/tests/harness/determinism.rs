@@ -1,0 +1,123 @@
+//! The divergence finder and seeded std randomness (DESIGN.md §8): a subject that iterates a
+//! std `HashSet` diverges between two runs of one seed when std's randomness comes from the
+//! OS, and the finder names the first differing line; with it seeded (the default) the same
+//! subject is byte-identical twice in one process and across two `kube-chaos` processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kube_chaos_harness::run::{check_determinism, Determinism, StdRandomness};
+use kube_chaos_harness::subject::registry;
+use kube_chaos_harness::Scenario;
+
+use super::fixtures_dir;
+
+/// `hash-order` over 12 ConfigMaps: three listings, each reconciled in `HashSet` order.
+fn hash_order() -> Scenario {
+    let objects: Vec<String> = (0..12)
+        .map(|i| format!(r#"{{"name": "cm-{i}"}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"version": 1, "name": "hash-order", "duration": "12s", "settle": "1s",
+            "subject": {{"name": "hash-order"}}, "objects": [{}]}}"#,
+        objects.join(", ")
+    );
+    Scenario::parse(&text, "hash-order", registry()).expect("a valid scenario")
+}
+
+#[test]
+fn the_finder_names_the_first_differing_line_of_a_subject_iterating_an_os_seeded_hash_set() {
+    // Std randomness from the OS: each run's HashSet order is one of 12! — the two runs
+    // differ at the first listing's reconciles, and the lines before it are shared.
+    let d = check_determinism(&hash_order(), None, StdRandomness::Os).expect("runs");
+    let Determinism::Diverged { divergence, .. } = &d else {
+        panic!("two OS-seeded runs of hash-order were identical");
+    };
+    assert_eq!(divergence.part, "trace");
+    let (first, second) = (divergence.first.clone(), divergence.second.clone());
+    assert!(first.as_deref().unwrap().contains("reconcile"), "{first:?}");
+    assert!(
+        second.as_deref().unwrap().contains("reconcile"),
+        "{second:?}"
+    );
+    assert_ne!(first, second);
+    assert!(!divergence.before.is_empty());
+    let shown = divergence.render();
+    assert!(shown.starts_with(&format!(
+        "the two runs' trace first differ at line {}:",
+        divergence.line
+    )));
+    assert!(
+        shown.contains(&format!("  1 {}", first.unwrap())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn with_std_randomness_seeded_the_hash_set_subject_runs_identically_twice() {
+    // The default: the runs happen on fresh threads whose HashMap keys come from the seed.
+    assert!(
+        kube_chaos_harness::norandom::active(),
+        "the getrandom override is linked"
+    );
+    let d = check_determinism(&hash_order(), None, StdRandomness::Seeded).expect("runs");
+    assert!(
+        d.divergence().is_none(),
+        "{}",
+        d.divergence().unwrap().render()
+    );
+    assert!(d.report().trace.matches("reconcile ").count() >= 24);
+    let other = check_determinism(&hash_order(), Some(1), StdRandomness::Seeded).expect("runs");
+    assert_ne!(
+        other.report().trace,
+        d.report().trace,
+        "another seed, another order"
+    );
+}
+
+/// `kube-chaos run --trace FILE` in a new process: the rendered report (no wall clock), the
+/// summary table (which has one) left out.
+fn cli_report(path: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
+        .args(["run", "--trace", path.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let table = stdout.find("\nscenario  ").expect("the summary table");
+    stdout[..table].to_string()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kube-chaos-det-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn two_kube_chaos_processes_print_identical_traces_for_hash_order_and_kube_runtime() {
+    // Per-process OS randomness is what differs between processes; the CLI seeds it.
+    let hash = temp_file("hash-order.json", &hash_order().to_json());
+    let runtime = fixtures_dir().join("kube-runtime-controller-partition-410.json");
+    for path in [hash.as_path(), runtime.as_path()] {
+        let (a, b) = (cli_report(path), cli_report(path));
+        assert!(a.contains("trace ("), "{a}");
+        if let Some(d) = kube_chaos_harness::run::first_divergence("output", &a, &b, 8) {
+            panic!("{}: {}", path.display(), d.render());
+        }
+    }
+}
+
+#[test]
+fn run_check_determinism_passes_a_deterministic_fixture() {
+    // The flag runs each scenario twice; identical runs print the usual verdict.
+    let path = fixtures_dir().join("stream-drop.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
+        .args(["run", "--check-determinism", path.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("ok "), "{stdout}");
+}
