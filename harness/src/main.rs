@@ -114,6 +114,7 @@ fn main() -> ExitCode {
                 jobs: jobs as usize,
                 stop_at_first,
                 shrink_runs,
+                std_randomness: kube_chaos_harness::run::StdRandomness::Seeded,
             };
             explore(&opts, &out)
         }
@@ -258,7 +259,7 @@ fn explore(opts: &Options, out: &std::path::Path) -> ExitCode {
         }
     };
     print_exploration(&found, &paths);
-    if found.failures.is_empty() && found.broken.is_empty() {
+    if found.failures.is_empty() && found.broken.is_empty() && found.unreproduced.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -308,6 +309,9 @@ fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
             println!("  {}", v.message);
         }
         println!("  replay: kube-chaos run {}", path.display());
+    }
+    for u in &found.unreproduced {
+        println!("\n{}", u.render());
     }
     for b in &found.broken {
         println!(
