@@ -177,3 +177,22 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
     assert_eq!(first.1.len(), 1, "one replay file");
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn the_kube_runtime_fixture_diverges_without_seeded_std_randomness() {
+    // The control experiment: 20 sources pending at once in kube-runtime's HashSet make two
+    // OS-seeded runs differ, so the fixture's byte-identical runs are the seeding's doing.
+    let path = fixtures_dir().join("kube-runtime-controller-partition-410.json");
+    let s = Scenario::load(&path, registry()).expect("the fixture loads");
+    let d = check_determinism(&s, None, StdRandomness::Os).expect("runs");
+    let divergence = d.divergence().expect("OS-seeded runs differ");
+    assert!(
+        divergence
+            .first
+            .as_deref()
+            .unwrap_or("")
+            .contains("reconcile"),
+        "{}",
+        divergence.render()
+    );
+}
