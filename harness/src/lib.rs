@@ -8,7 +8,7 @@
 //!
 //! | step | module | what it holds |
 //! |---|---|---|
-//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port |
+//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`], [`seeded`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port, std/fastrand/ahash randomness from the seed for code we do not control ([`seeded()`]) |
 //! | the format | [`scenario`] | replay files: cluster, objects, workload, subject, faults (every fault kind and its accessors: `scenario/fault.rs`), expected [`scenario::Checker`]s, validation with JSON paths |
 //! | the record | [`trace`] | what happened, as stable text |
 //! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours, kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
@@ -90,6 +90,7 @@ pub mod mirror;
 pub mod net;
 pub mod run;
 pub mod scenario;
+pub mod seeded;
 pub mod serve;
 pub mod sim;
 pub mod subject;
@@ -98,12 +99,11 @@ pub mod testing;
 pub mod trace;
 
 /// Seeded OS randomness: std's `HashMap` keys (and `getrandom`) from a seed on a fresh thread.
-/// Every [`run()`] uses it; a test of your own opts in with one line,
-/// `norandom::on_seeded_thread(seed, || { /* build and run the Sim */ })`.
 pub use kube_chaos_norandom as norandom;
 
 pub use apiserver::ApiServer;
 pub use net::client;
 pub use run::run;
 pub use scenario::Scenario;
+pub use seeded::seeded;
 pub use sim::SimBuilder;

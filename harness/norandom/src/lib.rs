@@ -32,8 +32,8 @@ thread_local! {
     static STREAM: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// The next SplitMix64 output of `state`.
-fn splitmix64(state: &mut u64) -> u64 {
+/// The next SplitMix64 output of `state` (the generator behind the seeded stream).
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -57,6 +57,13 @@ fn fill_seeded(buf: &mut [u8]) -> bool {
             true
         })
         .unwrap_or(false)
+}
+
+/// The next 64 bits of the calling thread's seeded stream, or `None` if it is not seeded
+/// (for RNGs that can be handed a source, such as ahash's `RandomSource`).
+pub fn seeded_u64() -> Option<u64> {
+    let mut bytes = [0u8; 8];
+    fill_seeded(&mut bytes).then(|| u64::from_le_bytes(bytes))
 }
 
 /// Restores the thread's previous stream when a [`with_seed`] scope ends (even by panic).

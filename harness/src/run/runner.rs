@@ -24,9 +24,9 @@ use crate::trace::{self, Record, Recorder};
 /// Where the run's "OS randomness" (std's `HashMap` keys, `getrandom`) comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StdRandomness {
-    /// From the scenario seed: the run happens on a fresh thread whose randomness
-    /// `kube_chaos_norandom` draws from the seed, so code under test that iterates a std
-    /// `HashMap` is deterministic too (the default, and what `kube-chaos` does).
+    /// From the scenario seed: the run happens inside [`crate::seeded()`] (a fresh thread
+    /// whose std, fastrand and ahash randomness comes from the seed), so code under test
+    /// that iterates a `HashMap` is deterministic too (the default; what `kube-chaos` does).
     #[default]
     Seeded,
     /// From the OS, fresh per run (to show what the code under test does without it).
@@ -54,9 +54,7 @@ pub fn run_with(
     scenario.seed = seed.unwrap_or(scenario.seed);
     let s = &scenario;
     match randomness {
-        StdRandomness::Seeded => {
-            kube_chaos_norandom::on_seeded_thread(std_seed(s.seed), || run_here(s))
-        }
+        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s)),
         StdRandomness::Os => std::thread::scope(|scope| {
             let thread = std::thread::Builder::new().stack_size(8 << 20);
             let handle = thread.spawn_scoped(scope, || run_here(s));
