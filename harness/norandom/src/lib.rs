@@ -19,6 +19,12 @@
 //!   ahash and foldhash keep *process-wide* seeds. Neither is covered (the harness README
 //!   says so).
 //!
+//! It also defines `pthread_create` and `clock_gettime`, which pass every call on to
+//! glibc's (found with `dlsym(RTLD_NEXT)`) and only *count*, on a seeded thread, the
+//! threads it starts and its wall-clock (`CLOCK_REALTIME`, i.e. `SystemTime::now`) reads:
+//! neither is made deterministic, so a run reports them ([`threads_spawned`],
+//! [`wall_clock_reads`]) and the divergence finder names them.
+//!
 //! A binary links the symbols only if it calls into this crate (an unreferenced rlib
 //! object is not pulled in); [`active`] reports whether the override took effect.
 #![deny(unsafe_code)]
@@ -30,6 +36,34 @@ use std::hash::BuildHasher;
 thread_local! {
     /// The calling thread's SplitMix64 state while it runs seeded; `None` outside.
     static STREAM: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Threads this thread started while seeded.
+    static SPAWNED: Cell<u64> = const { Cell::new(0) };
+    /// `CLOCK_REALTIME` reads by this thread while seeded.
+    static WALL_READS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread is seeded (false while it is being torn down).
+fn is_seeded() -> bool {
+    STREAM.try_with(|s| s.get().is_some()).unwrap_or(false)
+}
+
+/// Adds one to `counter` if the calling thread is seeded.
+fn count_if_seeded(counter: &'static std::thread::LocalKey<Cell<u64>>) {
+    if is_seeded() {
+        let _ = counter.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// Threads the calling thread started while seeded (with `pthread_create`: std threads,
+/// tokio's blocking pool, ...). Their randomness is not seeded.
+pub fn threads_spawned() -> u64 {
+    SPAWNED.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Wall-clock (`CLOCK_REALTIME`: `SystemTime::now`) reads by the calling thread while
+/// seeded. They are not made deterministic.
+pub fn wall_clock_reads() -> u64 {
+    WALL_READS.try_with(Cell::get).unwrap_or(0)
 }
 
 /// The next SplitMix64 output of `state` (the generator behind the seeded stream).
@@ -164,6 +198,98 @@ pub unsafe extern "C" fn getentropy(buf: *mut libc::c_void, len: libc::size_t) -
     0
 }
 
+/// glibc's definition of `name`, the next one after this binary's (null if none).
+fn next_symbol(
+    name: &std::ffi::CStr,
+    cache: &std::sync::atomic::AtomicPtr<libc::c_void>,
+) -> *mut libc::c_void {
+    use std::sync::atomic::Ordering;
+    let cached = cache.load(Ordering::Acquire);
+    if !cached.is_null() {
+        return cached;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no preconditions; it
+    // returns the next definition in load order (glibc's) or null.
+    let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    cache.store(found, Ordering::Release);
+    found
+}
+
+type ThreadMain = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+type PthreadCreate = unsafe extern "C" fn(
+    *mut libc::pthread_t,
+    *const libc::pthread_attr_t,
+    ThreadMain,
+    *mut libc::c_void,
+) -> libc::c_int;
+type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> libc::c_int;
+
+/// `pthread_create(3)` for this binary: glibc's, counted on a seeded thread.
+///
+/// # Safety
+///
+/// pthread_create(3)'s contract: valid `thread` and `attr` (or null) pointers, and a
+/// `start` that may be called with `arg` on a new thread.
+#[allow(unsafe_code)]
+// Reason: the C symbol itself (no_mangle, extern "C"), so calls from this binary —
+// std::thread::spawn included — come here first and are counted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: ThreadMain,
+    arg: *mut libc::c_void,
+) -> libc::c_int {
+    static REAL: std::sync::atomic::AtomicPtr<libc::c_void> =
+        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let real = next_symbol(c"pthread_create", &REAL);
+    if real.is_null() {
+        return libc::EAGAIN;
+    }
+    count_if_seeded(&SPAWNED);
+    #[allow(unsafe_code)]
+    // SAFETY: `real` is glibc's pthread_create (dlsym found it by that name), whose
+    // signature is PthreadCreate; the caller's arguments are passed on unchanged.
+    unsafe {
+        let real = std::mem::transmute::<*mut libc::c_void, PthreadCreate>(real);
+        real(thread, attr, start, arg)
+    }
+}
+
+/// `clock_gettime(2)` for this binary: glibc's (vDSO), `CLOCK_REALTIME` reads counted on a
+/// seeded thread.
+///
+/// # Safety
+///
+/// clock_gettime(2)'s contract: `tp` points to a writable `timespec`.
+#[allow(unsafe_code)]
+// Reason: the C symbol itself, so std's SystemTime::now from this binary is counted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_gettime(
+    clock: libc::clockid_t,
+    tp: *mut libc::timespec,
+) -> libc::c_int {
+    static REAL: std::sync::atomic::AtomicPtr<libc::c_void> =
+        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let real = next_symbol(c"clock_gettime", &REAL);
+    if clock == libc::CLOCK_REALTIME {
+        count_if_seeded(&WALL_READS);
+    }
+    if real.is_null() {
+        #[allow(unsafe_code)]
+        // SAFETY: the raw syscall with the caller's arguments, the same contract.
+        return unsafe { libc::syscall(libc::SYS_clock_gettime, clock, tp) as libc::c_int };
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `real` is glibc's clock_gettime (found by name), signature ClockGettime; the
+    // caller's arguments are passed on unchanged.
+    unsafe {
+        let real = std::mem::transmute::<*mut libc::c_void, ClockGettime>(real);
+        real(clock, tp)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +313,23 @@ mod tests {
             b
         };
         assert_ne!(fill(), fill());
+    }
+
+    #[test]
+    fn threads_and_wall_clock_reads_on_a_seeded_thread_are_counted_and_still_work() {
+        // Two threads started and one SystemTime read on a seeded thread; none outside.
+        let (threads, reads) = on_seeded_thread(1, || {
+            let sum: u32 = (0..2u32)
+                .map(|i| std::thread::spawn(move || i + 1))
+                .map(|h| h.join().unwrap())
+                .sum();
+            assert_eq!(sum, 3);
+            assert!(std::time::SystemTime::now() > std::time::UNIX_EPOCH);
+            (threads_spawned(), wall_clock_reads())
+        });
+        assert_eq!((threads, reads), (2, 1));
+        std::thread::spawn(|| ()).join().unwrap();
+        assert_eq!((threads_spawned(), wall_clock_reads()), (0, 0));
     }
 
     #[test]

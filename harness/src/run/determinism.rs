@@ -25,6 +25,9 @@ pub struct Divergence {
     pub first: Option<String>,
     /// The second run's line there.
     pub second: Option<String>,
+    /// Sources the harness does not seed that the runs used, named (e.g. "run 1 started
+    /// 2 thread(s)"): the likely causes.
+    pub suspects: Vec<String>,
 }
 
 impl Divergence {
@@ -40,6 +43,9 @@ impl Divergence {
         let end = "<end of output>".to_string();
         let _ = writeln!(out, "  1 {}", self.first.as_ref().unwrap_or(&end));
         let _ = writeln!(out, "  2 {}", self.second.as_ref().unwrap_or(&end));
+        for s in &self.suspects {
+            let _ = writeln!(out, "not seeded by the harness: {s}");
+        }
         out
     }
 }
@@ -62,6 +68,7 @@ pub fn first_divergence(
             .collect(),
         first: a.get(at).map(|l| l.to_string()),
         second: b.get(at).map(|l| l.to_string()),
+        suspects: Vec::new(),
     })
 }
 
@@ -99,11 +106,18 @@ impl Determinism {
     }
 }
 
-/// Where two reports first differ: the trace, else the rendered report.
+/// Where two reports first differ: the trace, else the rendered report; with the
+/// uncontrolled sources either run used.
 pub fn compare(first: &Report, second: &Report) -> Option<Divergence> {
     let n = DIVERGENCE_CONTEXT_LINES;
-    first_divergence("trace", &first.trace, &second.trace, n)
-        .or_else(|| first_divergence("report", &first.render(), &second.render(), n))
+    let mut d = first_divergence("trace", &first.trace, &second.trace, n)
+        .or_else(|| first_divergence("report", &first.render(), &second.render(), n))?;
+    for (i, r) in [first, second].into_iter().enumerate() {
+        if let Some(used) = r.uncontrolled.describe() {
+            d.suspects.push(format!("run {} {used}", i + 1));
+        }
+    }
+    Some(d)
 }
 
 /// Runs `scenario` twice (seed `seed` or its own) and compares the runs.

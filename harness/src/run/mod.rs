@@ -24,7 +24,7 @@ pub use determinism::{
     check_determinism, compare, first_divergence, Determinism, Divergence, DIVERGENCE_CONTEXT_LINES,
 };
 pub use interpreter::{Interpreter, World};
-pub use report::{Report, TRACE_SHOWN_LINES};
+pub use report::{Report, Uncontrolled, TRACE_SHOWN_LINES};
 pub use runner::{run, run_with, std_seed, StdRandomness};
 pub use timeline::{timeline, Step};
 pub use writes::apply_write;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::interpreter::{Interpreter, World};
-use super::report::Report;
+use super::report::{Report, Uncontrolled};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
 use super::RunError;
@@ -71,6 +71,8 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
     let started = Instant::now();
     let subject = registry().get(&s.subject.name)?;
     let (mut sim, server) = sim_builder(s).build()?;
+    // turmoil's builder reads the wall clock for a default epoch (then replaced).
+    let ours = Uncontrolled::so_far();
     put_objects(s, &server)?;
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let controls = Controls::default();
@@ -104,6 +106,7 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         expected: s.expect.violations.clone(),
         watch_rate: rate,
         trace: trace::render_shown(&entries, recorder.is_quiet()),
+        uncontrolled: Uncontrolled::so_far().since(ours),
     })
 }
 

@@ -72,6 +72,13 @@ static SUBJECTS: &[Descriptor] = &[
         zoo: false,
         run: |c| hash_order::run(c).boxed(),
     },
+    Descriptor {
+        name: "wall-clock",
+        kind: SubjectKind::Controller,
+        about: "reconciles a key named by the wall clock and starts threads (divergence-finder test)",
+        zoo: false,
+        run: |c| hash_order::wall_clock(c).boxed(),
+    },
     // The bug zoo: each is one of the above with one known bug.
     Descriptor {
         name: "retry-watcher-ignoring-options",

@@ -196,3 +196,28 @@ fn the_kube_runtime_fixture_diverges_without_seeded_std_randomness() {
         divergence.render()
     );
 }
+
+#[test]
+fn a_subject_reading_the_wall_clock_on_its_own_thread_diverges_and_the_finder_names_both() {
+    // Neither is seeded, both are counted: the divergence report names them per run.
+    let text = r#"{"version": 1, "name": "wall", "duration": "12s", "settle": "1s",
+        "subject": {"name": "wall-clock"}}"#;
+    let s = Scenario::parse(text, "wall", registry()).expect("valid");
+    let d = check_determinism(&s, None, StdRandomness::Seeded).expect("runs");
+    let divergence = d.divergence().expect("the wall clock differs between runs");
+    assert!(divergence.first.as_deref().unwrap().contains("default/t-"));
+    assert_eq!(
+        divergence.suspects,
+        [
+            "run 1 started 3 thread(s) and read the wall clock 3 time(s)",
+            "run 2 started 3 thread(s) and read the wall clock 3 time(s)"
+        ]
+    );
+    assert!(divergence
+        .render()
+        .contains("not seeded by the harness: run 1 started 3 thread(s)"));
+    // hash-order starts no thread. (Its wall-clock count is not zero: something in the
+    // client or server stack reads `SystemTime::now` a few times per run, unattributed.)
+    let quiet = check_determinism(&hash_order(), None, StdRandomness::Seeded).expect("runs");
+    assert_eq!(quiet.report().uncontrolled.threads_spawned, 0);
+}
