@@ -10,10 +10,11 @@
 //!   its process-wide keys are fixed once per process from a constant seed, and each new
 //!   hasher's seed comes from the seeded thread's stream (a `RandomSource` installed once).
 //!
-//! Not covered (the README says why): wall-clock reads, threads the code under test
-//! spawns (unseeded, they get the kernel's bytes), foldhash's per-process seed (hashbrown's
-//! default hasher; kube-runtime only looks keys up in it, never iterates), and ahash if
-//! something built an ahash hasher before the first run.
+//! Not covered (the README says why): wall-clock reads and threads the code under test
+//! starts (unseeded; counted on the run's thread and named by the divergence finder, see
+//! [`crate::run::Uncontrolled`]), foldhash's per-process seed (hashbrown's default hasher;
+//! kube-runtime only looks keys up in it, never iterates), and ahash if something built an
+//! ahash hasher before the first run.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
