@@ -266,6 +266,7 @@ fn shrink_all(
             .violated()
             .into_iter()
             .filter(|c| !found.failures.iter().any(|f| f.checker == *c))
+            .filter(|c| !found.unreproduced.iter().any(|u| u.checkers.contains(c)))
             .collect();
         if new.is_empty() {
             continue;

@@ -221,3 +221,39 @@ fn a_subject_reading_the_wall_clock_on_its_own_thread_diverges_and_the_finder_na
     let quiet = check_determinism(&hash_order(), None, StdRandomness::Seeded).expect("runs");
     assert_eq!(quiet.report().uncontrolled.threads_spawned, 0);
 }
+
+#[test]
+fn exploration_reports_a_failure_that_does_not_reproduce_instead_of_shrinking_it() {
+    // wall-clock's traces differ run to run: its first failing case is run again, differs,
+    // and is printed with the divergence and its named suspects; nothing is shrunk or
+    // written, later cases failing the same checkers are not reported again, exit 1.
+    let out = std::env::temp_dir().join(format!("kube-chaos-det-wall-{}", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
+        .args([
+            "explore",
+            "--subject",
+            "wall-clock",
+            "--cases",
+            "2",
+            "--seed",
+            "1",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("did not reproduce").count(), 1, "{stdout}");
+    assert!(stdout.contains("case 0 violated"), "{stdout}");
+    assert!(stdout.contains("first differ at line"), "{stdout}");
+    assert!(
+        stdout.contains("not seeded by the harness: run 1 started"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "no replay file"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
