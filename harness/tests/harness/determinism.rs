@@ -152,8 +152,9 @@ fn cli_explore(args: &[&str], out: &Path) -> (Vec<String>, Vec<(String, String)>
 
 #[test]
 fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_two_processes() {
-    // Seed 5 first fails at case 15 (retry_backoff); before std's randomness was seeded one
-    // process in two panicked shrinking it ("the run is not deterministic").
+    // Seed 5 fails at case 15 (retry_backoff) and case 21 (convergence); before std's
+    // randomness was seeded one process in two panicked shrinking them ("the run is not
+    // deterministic").
     let args = [
         "--subject",
         "kube-runtime-controller",
@@ -163,7 +164,6 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
         "5",
         "--jobs",
         "2",
-        "--stop-at-first",
         "--shrink-runs",
         "30",
     ];
@@ -172,9 +172,13 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
     let (first, second) = (cli_explore(&args, &a), cli_explore(&args, &b));
     assert_eq!(first, second);
     let shown = first.0.join("\n");
-    assert!(shown.contains("violated (case 15)"), "{shown}");
+    assert!(
+        shown.contains("retry_backoff violated (case 15)"),
+        "{shown}"
+    );
+    assert!(shown.contains("convergence violated (case 21)"), "{shown}");
     assert!(!shown.contains("did not reproduce"), "{shown}");
-    assert_eq!(first.1.len(), 1, "one replay file");
+    assert_eq!(first.1.len(), 2, "two replay files");
     std::fs::remove_dir_all(&base).unwrap();
 }
 
