@@ -261,3 +261,36 @@ fn exploration_reports_a_failure_that_does_not_reproduce_instead_of_shrinking_it
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn run_check_determinism_prints_nondet_with_the_first_differing_lines_and_exits_1() {
+    // wall-clock differs run to run even seeded: the CLI names the scenario NONDET, shows
+    // both runs' first differing line and the suspects, and prints the replay command.
+    let path = temp_file(
+        "wall-clock.json",
+        r#"{"version": 1, "name": "wall", "duration": "6s", "settle": "1s", "subject": {"name": "wall-clock"}}"#,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
+        .args(["run", "--check-determinism", path.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("NONDET wall [wall-clock]: two runs of seed 0 differ\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the two runs' trace first differ at line"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n  1 ") && stdout.contains("\n  2 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not seeded by the harness: run 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--check-determinism\n"), "{stdout}");
+}
