@@ -8,7 +8,7 @@
 //!
 //! | step | module | what it holds |
 //! |---|---|---|
-//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`], [`watch_log`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port, each client's watch connections |
+//! | the world | [`apiserver`], [`net`], [`sim`], [`serve`], [`watch_log`], [`mod@seeded`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port, each client's watch connections, std/fastrand/ahash randomness from the seed for code we do not control ([`seeded()`]) |
 //! | the format | [`scenario`] | replay files: cluster, objects, workload, subject, faults (every fault kind and its accessors: `scenario/fault.rs`), expected [`scenario::Checker`]s, validation with JSON paths |
 //! | the record | [`trace`] | what happened, as stable text |
 //! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours, kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
@@ -79,8 +79,11 @@
 //! ```
 //!
 //! kube-runtime subjects take `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the
-//! same 800 ms → 30 s backoff as kube-runtime's default, whose jitter and reset read the
-//! wall clock.
+//! same 800 ms → 30 s backoff as kube-runtime's default. Code you do not control — std
+//! `HashMap`s, kube-runtime's default backoff jitter (fastrand), its reflector store
+//! (ahash) — is made a function of the seed by wrapping the run in [`seeded()`], the one
+//! line a test of your own adds; every [`run()`] does it (see the README for what it does
+//! not cover).
 #![deny(missing_docs)]
 
 pub mod apiserver;
@@ -92,6 +95,7 @@ pub mod net;
 pub mod picture;
 pub mod run;
 pub mod scenario;
+pub mod seeded;
 pub mod serve;
 pub mod sim;
 pub mod study;
@@ -101,8 +105,12 @@ pub mod testing;
 pub mod trace;
 pub mod watch_log;
 
+/// Seeded OS randomness: std's `HashMap` keys (and `getrandom`) from a seed on a fresh thread.
+pub use kube_chaos_norandom as norandom;
+
 pub use apiserver::ApiServer;
 pub use net::client;
 pub use run::run;
 pub use scenario::Scenario;
+pub use seeded::seeded;
 pub use sim::SimBuilder;

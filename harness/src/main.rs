@@ -31,6 +31,10 @@ enum Command {
         /// directory.
         #[arg(long)]
         html: Option<std::path::PathBuf>,
+        /// Run each scenario twice and, if the runs differ, print the first differing line
+        /// of each with the lines before it (exit 1).
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// Generate scenarios for a subject, run them, shrink each distinct failure to a minimal
     /// replay file.
@@ -127,7 +131,14 @@ fn main() -> ExitCode {
             seed,
             trace,
             html,
-        } => run(&paths, seed, trace, html.as_deref()),
+            check_determinism,
+        } => {
+            let mode = match check_determinism {
+                true => suite::Mode::CheckDeterminism,
+                false => suite::Mode::Once,
+            };
+            run(&paths, seed, trace, mode, html.as_deref())
+        }
         Command::Explore {
             subject,
             cases,
@@ -146,6 +157,7 @@ fn main() -> ExitCode {
                 stop_at_first,
                 shrink_runs,
                 shard,
+                std_randomness: kube_chaos_harness::run::StdRandomness::Seeded,
             };
             explore(&opts, &out)
         }
@@ -278,6 +290,7 @@ fn run(
     paths: &[std::path::PathBuf],
     seed: Option<u64>,
     trace: bool,
+    mode: suite::Mode,
     html: Option<&std::path::Path>,
 ) -> ExitCode {
     let scenarios = match suite::load(paths) {
@@ -288,7 +301,7 @@ fn run(
         }
     };
     eprintln!("running {} scenario(s)", scenarios.len());
-    let outcomes = suite::run_all(&scenarios, seed, |o| {
+    let outcomes = suite::run_all(&scenarios, seed, mode, |o| {
         if trace {
             if let Ok(r) = &o.report {
                 println!("{}", r.render());
@@ -365,7 +378,7 @@ fn explore(opts: &Options, out: &std::path::Path) -> ExitCode {
         }
     };
     print_exploration(&found, &paths);
-    if found.failures.is_empty() && found.broken.is_empty() {
+    if found.failures.is_empty() && found.broken.is_empty() && found.unreproduced.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -415,6 +428,9 @@ fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
             println!("  {}", v.message);
         }
         println!("  replay: kube-chaos run {}", path.display());
+    }
+    for u in &found.unreproduced {
+        println!("\n{}", u.render());
     }
     for b in &found.broken {
         println!(

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::run::{run, Report};
+use crate::run::{check_determinism, run, Divergence, Report, StdRandomness};
 use crate::scenario::{Checker, Scenario, ScenarioError};
 use crate::subject::registry;
 
@@ -63,13 +63,25 @@ pub struct Outcome {
     pub path: PathBuf,
     /// Its report, or why it could not run.
     pub report: Result<Report, String>,
+    /// With [`Mode::CheckDeterminism`]: where its two runs first differed, if they did.
+    pub divergence: Option<Divergence>,
 }
 
 impl Outcome {
-    /// Whether the scenario met its expectation.
+    /// Whether the scenario met its expectation (and, when checked, ran deterministically).
     pub fn met(&self) -> bool {
-        self.report.as_ref().is_ok_and(Report::met)
+        self.divergence.is_none() && self.report.as_ref().is_ok_and(Report::met)
     }
+}
+
+/// How each scenario of a suite runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Once.
+    #[default]
+    Once,
+    /// Twice, comparing the runs (`--check-determinism`).
+    CheckDeterminism,
 }
 
 /// The command that replays one scenario.
@@ -84,14 +96,12 @@ pub fn replay_command(path: &Path, seed: u64) -> String {
 pub fn run_all(
     scenarios: &[(PathBuf, Scenario)],
     seed: Option<u64>,
+    mode: Mode,
     mut progress: impl FnMut(&Outcome),
 ) -> Vec<Outcome> {
     let mut out = Vec::new();
     for (path, s) in scenarios {
-        let outcome = Outcome {
-            path: path.clone(),
-            report: run(s, seed).map_err(|e| e.to_string()),
-        };
+        let outcome = run_one(path, s, seed, mode);
         progress(&outcome);
         out.push(outcome);
     }
@@ -113,8 +123,38 @@ pub fn write_pages(
     Ok(())
 }
 
-/// The one-line verdict printed as a scenario finishes (with the replay command when unmet).
+fn run_one(path: &Path, s: &Scenario, seed: Option<u64>, mode: Mode) -> Outcome {
+    let (report, divergence) = match mode {
+        Mode::Once => (run(s, seed), None),
+        Mode::CheckDeterminism => match check_determinism(s, seed, StdRandomness::Seeded) {
+            Ok(d) => (Ok(d.report().clone()), d.divergence().cloned()),
+            Err(e) => (Err(e), None),
+        },
+    };
+    Outcome {
+        path: path.to_path_buf(),
+        report: report.map_err(|e| e.to_string()),
+        divergence,
+    }
+}
+
+/// The one-line verdict printed as a scenario finishes (with the replay command when unmet,
+/// and where its two runs differed when they did).
 pub fn verdict_line(o: &Outcome) -> String {
+    match (&o.report, &o.divergence) {
+        (Ok(r), Some(d)) => format!(
+            "NONDET {} [{}]: two runs of seed {} differ\n{}  replay: {} --check-determinism",
+            r.scenario,
+            r.subject,
+            r.seed,
+            d.render(),
+            replay_command(&o.path, r.seed)
+        ),
+        _ => report_line(o),
+    }
+}
+
+fn report_line(o: &Outcome) -> String {
     match &o.report {
         Ok(r) if r.met() => {
             let found = r.violated();
@@ -180,7 +220,11 @@ fn row(o: &Outcome) -> Vec<String> {
         return cells;
     };
     let c = |k: &str| r.counters.get(k).copied().unwrap_or(0).to_string();
-    let verdict = if r.met() { "met" } else { "UNMET" };
+    let verdict = match (&o.divergence, r.met()) {
+        (Some(_), _) => "NONDET",
+        (None, true) => "met",
+        (None, false) => "UNMET",
+    };
     vec![
         r.scenario.clone(),
         r.subject.clone(),

@@ -19,11 +19,14 @@
 //! - `shrink`: the two passes and the candidate list.
 //! - `replay`: replay files.
 //! - `shard`: a CI matrix's slice of the cases ([`Shard`]) and [`merge`] of the results.
+//! - `reproduce`: every failing case runs again before it is shrunk; one whose two runs
+//!   differ is reported as [`Unreproduced`] (with the divergence) instead.
 
 mod faults;
 mod generate;
 pub mod profile;
 mod replay;
+mod reproduce;
 mod shard;
 mod shrink;
 
@@ -33,12 +36,13 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::run::{self, Report};
+use crate::run::{self, Report, StdRandomness};
 use crate::scenario::{Checker, Scenario};
 use crate::subject::{registry, Descriptor, UnknownSubject};
 
 pub use generate::{case_seed, fit, generate, strategy};
 pub use replay::{replay_file_name, write_replays};
+pub use reproduce::Unreproduced;
 pub use shard::{merge, MergeError, Shard, ShardError};
 use shrink::shrink;
 
@@ -60,6 +64,9 @@ pub struct Options {
     pub shrink_runs: u32,
     /// Which of the cases `0..cases` this run explores ([`Shard::WHOLE`]: all).
     pub shard: Shard,
+    /// Where the runs' std randomness comes from (seeded: the runs are deterministic even
+    /// when the subject iterates a std `HashMap`).
+    pub std_randomness: StdRandomness,
 }
 
 impl Options {
@@ -73,6 +80,7 @@ impl Options {
             stop_at_first: false,
             shrink_runs: 200,
             shard: Shard::WHOLE,
+            std_randomness: StdRandomness::Seeded,
         }
     }
 }
@@ -152,6 +160,8 @@ pub struct Exploration {
     pub failures: Vec<Failure>,
     /// Cases the harness could not run.
     pub broken: Vec<Broken>,
+    /// Failing cases that did not fail the same way when run again (not shrunk).
+    pub unreproduced: Vec<Unreproduced>,
     /// Wall time running cases (not shrinking).
     pub cases_wall: Duration,
 }
@@ -172,11 +182,11 @@ enum Ran {
 }
 
 /// Runs `s`, turning a run error or a panic into [`Ran::Broken`].
-fn run_case(s: &Scenario) -> Ran {
+fn run_case(s: &Scenario, randomness: StdRandomness) -> Ran {
     if let Err(e) = s.validate(registry()) {
         return Ran::Broken(format!("generated an invalid scenario: {e}"));
     }
-    match catch_unwind(AssertUnwindSafe(|| run::run(s, None))) {
+    match catch_unwind(AssertUnwindSafe(|| run::run_with(s, None, randomness))) {
         Ok(Ok(report)) => Ran::Report(Box::new(report)),
         Ok(Err(e)) => Ran::Broken(e.to_string()),
         Err(panic) => {
@@ -191,8 +201,8 @@ fn run_case(s: &Scenario) -> Ran {
 }
 
 /// The report of `s` if its run violates `checker`.
-fn violates(s: &Scenario, checker: Checker) -> Option<Report> {
-    match run_case(s) {
+fn violates(s: &Scenario, checker: Checker, randomness: StdRandomness) -> Option<Report> {
+    match run_case(s, randomness) {
         Ran::Report(r) if r.violated().contains(&checker) => Some(*r),
         _ => None,
     }
@@ -214,51 +224,76 @@ pub fn explore(
     let outcomes = run_cases(subject, opts, progress);
     let cases_wall = started.elapsed();
     let cases_run = outcomes.len() as u32;
-    let (failures, broken) = shrink_all(subject, opts, outcomes, progress);
+    let found = shrink_all(subject, opts, outcomes, progress);
     Ok(Exploration {
         subject: subject.name.to_string(),
         seed: opts.seed,
         cases_run,
-        failures,
-        broken,
+        failures: found.failures,
+        broken: found.broken,
+        unreproduced: found.unreproduced,
         cases_wall,
     })
 }
 
-/// Each distinct failure (a checker not yet seen) shrunk, in case order; and the broken cases.
+/// What shrinking the cases' outcomes found.
+#[derive(Default)]
+struct Found {
+    failures: Vec<Failure>,
+    broken: Vec<Broken>,
+    unreproduced: Vec<Unreproduced>,
+}
+
+/// Each distinct failure (a checker not yet seen) reproduced and shrunk, in case order; the
+/// broken cases; the failing cases that did not reproduce.
 fn shrink_all(
     subject: &'static Descriptor,
     opts: &Options,
     outcomes: Vec<(u32, CaseOutcome)>,
     progress: &(dyn Fn(Progress) + Sync),
-) -> (Vec<Failure>, Vec<Broken>) {
-    let mut failures: Vec<Failure> = Vec::new();
-    let mut broken = Vec::new();
+) -> Found {
+    let mut found = Found::default();
     for (case, outcome) in outcomes {
-        match outcome {
-            CaseOutcome::Pass => {}
-            CaseOutcome::Broken(scenario, error) => broken.push(Broken {
-                case,
-                scenario,
-                error,
-            }),
-            CaseOutcome::Violated(scenario, checkers) => {
-                for checker in checkers {
-                    if failures.iter().any(|f| f.checker == checker) {
-                        continue;
-                    }
-                    failures.push(shrink(subject, opts, case, &scenario, checker, progress));
-                }
+        let (scenario, report) = match outcome {
+            CaseOutcome::Pass => continue,
+            CaseOutcome::Broken(scenario, error) => {
+                let broken = Broken {
+                    case,
+                    scenario,
+                    error,
+                };
+                found.broken.push(broken);
+                continue;
+            }
+            CaseOutcome::Violated(scenario, report) => (scenario, report),
+        };
+        let new: Vec<Checker> = report
+            .violated()
+            .into_iter()
+            .filter(|c| !found.failures.iter().any(|f| f.checker == *c))
+            .filter(|c| !found.unreproduced.iter().any(|u| u.checkers.contains(c)))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        if let Err(u) = reproduce::reproduce(case, &scenario, &report, opts.std_randomness) {
+            found.unreproduced.push(*u);
+            continue;
+        }
+        for checker in new {
+            match shrink(subject, opts, case, &scenario, checker, progress) {
+                Ok(f) => found.failures.push(f),
+                Err(u) => found.unreproduced.push(*u),
             }
         }
     }
-    (failures, broken)
+    found
 }
 
 /// What running one case showed.
 enum CaseOutcome {
     Pass,
-    Violated(Scenario, Vec<Checker>),
+    Violated(Scenario, Box<Report>),
     Broken(Scenario, String),
 }
 
@@ -284,9 +319,9 @@ fn run_cases(
                         break;
                     }
                     let scenario = generate(subject, opts.seed, case);
-                    let outcome = match run_case(&scenario) {
+                    let outcome = match run_case(&scenario, opts.std_randomness) {
                         Ran::Report(r) if r.violated().is_empty() => CaseOutcome::Pass,
-                        Ran::Report(r) => CaseOutcome::Violated(scenario, r.violated()),
+                        Ran::Report(r) => CaseOutcome::Violated(scenario, r),
                         Ran::Broken(e) => CaseOutcome::Broken(scenario, e),
                     };
                     if !matches!(outcome, CaseOutcome::Pass) {

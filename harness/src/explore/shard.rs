@@ -83,7 +83,7 @@ pub struct MergeError(String, String);
 /// the earliest case (a shard shrinks the first case of its own that violates a checker; the
 /// earliest over all shards is the one the unsharded run shrinks, and shrinking depends only
 /// on the seed, the case and the checker), in case order; every broken case; cases and wall
-/// time summed. (With `stop_at_first`, the unsharded run also stops at its first failing case;
+/// time summed; every case that did not reproduce. (With `stop_at_first`, the unsharded run also stops at its first failing case;
 /// merge reports what the shards ran.)
 pub fn merge(shards: Vec<Exploration>) -> Result<Exploration, MergeError> {
     let mut shards = shards.into_iter();
@@ -99,6 +99,7 @@ pub fn merge(shards: Vec<Exploration>) -> Result<Exploration, MergeError> {
         out.cases_wall += s.cases_wall;
         out.failures.extend(s.failures);
         out.broken.extend(s.broken);
+        out.unreproduced.extend(s.unreproduced);
     }
     out.failures.sort_by_key(|f| (f.case, f.checker));
     let mut seen = Vec::new();
@@ -108,6 +109,7 @@ pub fn merge(shards: Vec<Exploration>) -> Result<Exploration, MergeError> {
         first
     });
     out.broken.sort_by_key(|b| b.case);
+    out.unreproduced.sort_by_key(|u| u.case);
     Ok(out)
 }
 

@@ -9,7 +9,8 @@ use proptest::strategy::ValueTree;
 
 use super::generate::{case_tree, fit};
 use super::profile;
-use super::{violates, Failure, Options, Progress};
+use super::{violates, Failure, Options, Progress, Unreproduced};
+use crate::run::StdRandomness;
 use crate::scenario::{Checker, Dur, Scenario};
 use crate::subject::Descriptor;
 
@@ -19,6 +20,7 @@ struct Shrinking<'a> {
     best: Scenario,
     runs: u32,
     budget: u32,
+    randomness: StdRandomness,
     progress: &'a (dyn Fn(Progress) + Sync),
 }
 
@@ -26,7 +28,7 @@ impl Shrinking<'_> {
     /// Runs `candidate`; keeps it as the best if it still violates the checker.
     fn try_candidate(&mut self, candidate: Scenario) -> bool {
         self.runs += 1;
-        let still = violates(&candidate, self.checker).is_some();
+        let still = violates(&candidate, self.checker, self.randomness).is_some();
         if still {
             self.best = candidate;
         }
@@ -80,7 +82,9 @@ impl Shrinking<'_> {
     }
 }
 
-/// Shrinks case `case` (which violated `checker`) to a minimal scenario that still does.
+/// Shrinks case `case` (which violated `checker`) to a minimal scenario that still does;
+/// `Err` if neither the shrunk scenario nor the case itself violates it any more (a run
+/// that is not deterministic).
 pub(super) fn shrink(
     subject: &'static Descriptor,
     opts: &Options,
@@ -88,30 +92,38 @@ pub(super) fn shrink(
     original: &Scenario,
     checker: Checker,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Failure {
+) -> Result<Failure, Box<Unreproduced>> {
     let started = Instant::now();
     let mut s = Shrinking {
         checker,
         best: original.clone(),
         runs: 0,
         budget: opts.shrink_runs,
+        randomness: opts.std_randomness,
         progress,
     };
     s.value_tree(case_tree(subject, opts.seed, case));
     s.greedy();
     let mut best = s.best;
-    let mut report = violates(&best, checker);
+    let mut report = violates(&best, checker, opts.std_randomness);
     if report.is_none() {
-        // Cannot happen for a deterministic run; fall back to the original, which failed.
+        // Only for a run that is not deterministic (the case was reproduced before
+        // shrinking): fall back to the original, which failed.
         best = original.clone();
-        report = violates(&best, checker);
+        report = violates(&best, checker, opts.std_randomness);
     }
     best.name = format!("explore-{}-{}", subject.name, checker);
     best.description = describe(subject, opts, case, original, checker);
-    let report = report.unwrap_or_else(|| {
-        panic!("case {case} no longer violates {checker}: the run is not deterministic")
-    });
-    Failure {
+    let Some(report) = report else {
+        return Err(Box::new(Unreproduced {
+            case,
+            scenario: original.clone(),
+            checkers: vec![checker],
+            divergence: None,
+            error: Some(format!("no longer violates {checker} after shrinking")),
+        }));
+    };
+    Ok(Failure {
         checker,
         case,
         original: original.clone(),
@@ -119,7 +131,7 @@ pub(super) fn shrink(
         report,
         shrink_runs: s.runs,
         shrink_wall: started.elapsed(),
-    }
+    })
 }
 
 /// The replay file's description: where it came from and what it shows.

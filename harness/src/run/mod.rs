@@ -8,7 +8,10 @@
 //! - `writes`: workload writes straight to the store.
 //! - `runner`: the simulation loop, subject hosts, evidence and counters.
 //! - `report`: verdicts, counters, the trace, rendered as stable text.
+//! - `determinism`: the divergence finder — two runs of one seed, the first line where
+//!   they differ.
 
+mod determinism;
 mod interpreter;
 mod report;
 mod runner;
@@ -17,9 +20,12 @@ mod writes;
 
 use std::time::Duration;
 
+pub use determinism::{
+    check_determinism, compare, first_divergence, Determinism, Divergence, DIVERGENCE_CONTEXT_LINES,
+};
 pub use interpreter::{Interpreter, World};
-pub use report::{Report, WatchRequest, TRACE_SHOWN_LINES};
-pub use runner::run;
+pub use report::{Report, Uncontrolled, WatchRequest, TRACE_SHOWN_LINES};
+pub use runner::{run, run_with, std_seed, StdRandomness};
 pub use timeline::{timeline, Step};
 pub use writes::apply_write;
 

@@ -41,6 +41,8 @@ pub struct Report {
     pub watch_requests: Vec<WatchRequest>,
     /// Every watch connection as the subjects' clients saw it.
     pub client_watches: Vec<ClientWatch>,
+    /// What the run did that the harness does not make deterministic (not rendered).
+    pub uncontrolled: Uncontrolled,
 }
 
 /// A watch request as the apiserver saw it.
@@ -52,6 +54,50 @@ pub struct WatchRequest {
     pub replica: usize,
     /// The `timeoutSeconds` it asked for (0 when none).
     pub timeout_seconds: u64,
+}
+
+/// Sources of non-determinism a run used that are counted, not seeded (see
+/// `kube_chaos_norandom`): the divergence finder names them when two runs differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uncontrolled {
+    /// Threads started from the simulation's thread (their randomness is the kernel's).
+    pub threads_spawned: u64,
+    /// `SystemTime::now` (`CLOCK_REALTIME`) reads on the simulation's thread.
+    pub wall_clock_reads: u64,
+}
+
+impl Uncontrolled {
+    /// What this run's thread did so far (zero outside a seeded run).
+    pub fn so_far() -> Self {
+        Self {
+            threads_spawned: kube_chaos_norandom::threads_spawned(),
+            wall_clock_reads: kube_chaos_norandom::wall_clock_reads(),
+        }
+    }
+
+    /// What happened after `earlier` (the harness's own uses, such as turmoil's builder
+    /// reading the wall clock for a default epoch, left out).
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            threads_spawned: self.threads_spawned - earlier.threads_spawned,
+            wall_clock_reads: self.wall_clock_reads - earlier.wall_clock_reads,
+        }
+    }
+
+    /// One line naming each source used, if any.
+    pub fn describe(&self) -> Option<String> {
+        let mut used = Vec::new();
+        if self.threads_spawned > 0 {
+            used.push(format!("started {} thread(s)", self.threads_spawned));
+        }
+        if self.wall_clock_reads > 0 {
+            used.push(format!(
+                "read the wall clock {} time(s)",
+                self.wall_clock_reads
+            ));
+        }
+        (!used.is_empty()).then(|| used.join(" and "))
+    }
 }
 
 impl Report {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::interpreter::{Interpreter, World};
-use super::report::{Report, WatchRequest};
+use super::report::{Report, Uncontrolled, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
 use super::RunError;
@@ -30,14 +30,58 @@ struct Subjects<'a> {
     watch_log: &'a WatchLog,
 }
 
-/// Runs `scenario` (with `seed` overriding its own, if given).
+/// Where the run's "OS randomness" (std's `HashMap` keys, `getrandom`) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StdRandomness {
+    /// From the scenario seed: the run happens inside [`crate::seeded()`] (a fresh thread
+    /// whose std, fastrand and ahash randomness comes from the seed), so code under test
+    /// that iterates a `HashMap` is deterministic too (the default; what `kube-chaos` does).
+    #[default]
+    Seeded,
+    /// From the OS, fresh per run (to show what the code under test does without it).
+    Os,
+}
+
+/// The seed std's randomness is drawn from in a run of `seed` (distinct from the
+/// subjects' own seeds).
+pub fn std_seed(seed: u64) -> u64 {
+    seed ^ 0x5eed_0f57_d0a5_b17e
+}
+
+/// Runs `scenario` (with `seed` overriding its own, if given), std's randomness seeded.
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
-    let started = Instant::now();
+    run_with(scenario, seed, StdRandomness::Seeded)
+}
+
+/// Runs `scenario` on a fresh thread, std's randomness from `randomness`.
+pub fn run_with(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    randomness: StdRandomness,
+) -> Result<Report, RunError> {
     let mut scenario = scenario.clone();
     scenario.seed = seed.unwrap_or(scenario.seed);
     let s = &scenario;
+    match randomness {
+        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s)),
+        StdRandomness::Os => std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new().stack_size(8 << 20);
+            let handle = thread.spawn_scoped(scope, || run_here(s));
+            match handle.expect("a thread for the run").join() {
+                Ok(out) => out,
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        }),
+    }
+}
+
+/// Runs `s` on the calling thread.
+fn run_here(s: &Scenario) -> Result<Report, RunError> {
+    let started = Instant::now();
     let subject = registry().get(&s.subject.name)?;
     let (mut sim, server) = sim_builder(s).build()?;
+    // turmoil's builder reads the wall clock for a default epoch (then replaced).
+    let ours = Uncontrolled::so_far();
     put_objects(s, &server)?;
     let watch_requests: Arc<Mutex<Vec<WatchRequest>>> = Arc::default();
     server.add_hook(watch_log(watch_requests.clone()));
@@ -87,6 +131,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
         entries,
         watch_requests,
         client_watches,
+        uncontrolled: Uncontrolled::so_far().since(ours),
     })
 }
 

@@ -209,9 +209,9 @@ pub(super) async fn kube_runtime(ctx: Ctx) {
     let config =
         kube::runtime::controller::Config::default().concurrency(ctx.config.workers as u16);
     // The trigger backoff replaces kube-runtime's default, whose jitter reads the wall clock.
-    // Only sources are watched: kube-runtime's scheduler keeps pending keys in a std
-    // hash set, whose order is random per process, so runs stay byte-identical only while
-    // one key at a time is pending (see the fixture).
+    // kube-runtime's scheduler keeps pending keys in a std hash set: its order comes from
+    // std's RandomState, which the runner seeds from the scenario (kube-chaos-norandom), so
+    // many keys may be pending at once (the fixture has 20).
     let wc = watcher::Config::default()
         .timeout(timeout)
         .labels(&format!("{MIRROR_LABEL}=true"));

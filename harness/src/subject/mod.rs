@@ -9,9 +9,12 @@
 //! - [`Controls`]: the controller faults in force (slow reconciles, injected errors), set by
 //!   the fault interpreter and consulted by the controller subjects.
 //! - `watcher`, `informer`, `runtime_watcher`, `controller`: the subject families.
+//! - `hash_order`: a subject that is deliberately non-deterministic unless std's
+//!   randomness is seeded (it tests the divergence finder).
 
 mod controller;
 mod controls;
+mod hash_order;
 mod informer;
 mod registry;
 mod runtime_watcher;

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use kube_chaos::zoo::Bug;
 
-use super::{controller, informer, runtime_watcher, watcher, Ctx};
+use super::{controller, hash_order, informer, runtime_watcher, watcher, Ctx};
 use crate::scenario::{Catalog, SubjectKind};
 
 /// A registered subject.
@@ -64,6 +64,20 @@ static SUBJECTS: &[Descriptor] = &[
         about: "kube-runtime's Controller (seeded backoffs) running the mirror reconcile",
         zoo: false,
         run: |c| controller::kube_runtime(c).boxed(),
+    },
+    Descriptor {
+        name: "hash-order",
+        kind: SubjectKind::Controller,
+        about: "lists ConfigMaps into a std HashSet and reconciles them in its order (divergence-finder test)",
+        zoo: false,
+        run: |c| hash_order::run(c).boxed(),
+    },
+    Descriptor {
+        name: "wall-clock",
+        kind: SubjectKind::Controller,
+        about: "reconciles a key named by the wall clock and starts threads (divergence-finder test)",
+        zoo: false,
+        run: |c| hash_order::wall_clock(c).boxed(),
     },
     // The bug zoo: each is one of the above with one known bug.
     Descriptor {

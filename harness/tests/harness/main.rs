@@ -2,6 +2,7 @@
 //! errors, the JSON Schema, and the `kube-chaos` CLI's exit codes.
 
 mod cli;
+mod determinism;
 mod explore;
 mod fixtures;
 mod pictures;

@@ -1,6 +1,7 @@
 //! The kube-chaos runtime (RetryWatcher, informer) inside the simulation, reached only through
 //! real kube clients over simulated HTTP.
 
+mod configmapgen;
 mod controller;
 mod informer;
 mod load;
