@@ -178,7 +178,12 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
     );
     assert!(shown.contains("convergence violated (case 21)"), "{shown}");
     assert!(!shown.contains("did not reproduce"), "{shown}");
-    assert_eq!(first.1.len(), 2, "two replay files");
+    let count = |ext: &str| first.1.iter().filter(|(n, _)| n.ends_with(ext)).count();
+    assert_eq!(
+        (count(".json"), count(".html")),
+        (2, 2),
+        "two replay files, each with its page (the same bytes in both processes)"
+    );
     std::fs::remove_dir_all(&base).unwrap();
 }
 
