@@ -25,24 +25,30 @@
 //! The server is transport-agnostic: [`ApiServer::serve_connection`] serves any byte stream,
 //! the turmoil glue in [`crate::net`] and the `serve` mode on a real TCP listener both use it.
 
+mod apply;
 mod body;
 mod cache;
 mod connection;
 mod control;
+mod crd;
 mod direct;
 mod discovery;
 mod error;
 mod hook;
 mod list;
-mod merge;
 mod meta;
+mod namespace;
 mod object;
+mod openapi;
+mod patch;
+mod protobuf;
 mod query;
 mod resource;
 mod routing;
 mod selector;
 mod signal;
 mod store;
+mod validate;
 mod watch;
 
 use std::sync::{Arc, Mutex, MutexGuard};

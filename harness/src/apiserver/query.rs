@@ -102,6 +102,50 @@ impl Query {
     }
 }
 
+/// The options of a write (`CreateOptions`, `UpdateOptions`, `PatchOptions`, `DeleteOptions`
+/// as query parameters).
+#[derive(Debug, Clone, Default)]
+pub(super) struct WriteOptions {
+    /// `dryRun=All`: everything but the commit.
+    pub(super) dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields are a 400.
+    pub(super) strict: bool,
+    /// `fieldManager`.
+    pub(super) field_manager: Option<String>,
+    /// `force` (server-side apply takes over conflicting fields).
+    pub(super) force: bool,
+}
+
+impl Query {
+    /// The write options; an unknown `dryRun` or `fieldValidation` value is a 400.
+    pub(super) fn write_options(&self) -> Result<WriteOptions, ApiError> {
+        let dry_run = match self.str("dryRun") {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid dryRun value {v:?}: supported values: \"All\""
+                )))
+            }
+        };
+        let strict = match self.str("fieldValidation") {
+            None | Some("" | "Ignore" | "Warn") => false,
+            Some("Strict") => true,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid fieldValidation value {v:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+                )))
+            }
+        };
+        Ok(WriteOptions {
+            dry_run,
+            strict,
+            field_manager: self.str("fieldManager").map(str::to_string),
+            force: self.bool("force")?,
+        })
+    }
+}
+
 /// `resourceVersionMatch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum RvMatch {
