@@ -5,8 +5,8 @@
 //! associative, keyed `k:{"name":...}`; other lists are atomic). A field another manager owns
 //! with a different value is a 409 `Conflict` naming the field and manager, unless `force=true`,
 //! which takes it over. Fields this manager applied before and no longer names are removed
-//! unless another manager still owns them. Documented limits: the body must be JSON (YAML's JSON
-//! subset, which kubectl and client libraries send); only `Apply` managers are recorded.
+//! unless another manager still owns them. Documented limit: only `Apply` managers are recorded
+//! (other writes keep `managedFields` as they are).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -35,14 +35,10 @@ pub(super) struct Apply<'a> {
     pub(super) now: Duration,
 }
 
-/// Parses an apply body (JSON); YAML beyond JSON is refused with a 415 that says so.
+/// Parses an apply body (YAML, of which JSON is a subset).
 pub(super) fn parse_config(bytes: &[u8]) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::other(
-            415,
-            "UnsupportedMediaType",
-            format!("apply bodies must be JSON (the JSON subset of YAML): {e}"),
-        )
+    let mut v: Value = serde_norway::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!("the apply configuration is not valid YAML: {e}"))
     })?;
     if !v.is_object() {
         return Err(ApiError::bad_request(

@@ -114,25 +114,30 @@ where
     }
 }
 
-/// The preconditions of a delete's optional `DeleteOptions` body, at most `limit` bytes.
+/// The preconditions of a delete's optional `DeleteOptions` body, at most `limit` bytes, and
+/// whether it asks for a dry run (`dryRun: ["All"]`).
 pub(super) async fn read_delete_options<B>(
     req: Request<B>,
     limit: usize,
-) -> Result<Preconditions, ApiError>
+) -> Result<(Preconditions, bool), ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (_, bytes) = read_bytes(req, limit).await?;
     if bytes.is_empty() {
-        return Ok(Preconditions::default());
+        return Ok((Preconditions::default(), false));
     }
     let opts = parse_json(&bytes)?;
     let field = |f: &str| opts["preconditions"][f].as_str().map(str::to_string);
-    Ok(Preconditions {
+    let dry_run = opts["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
+    let pre = Preconditions {
         resource_version: field("resourceVersion"),
         uid: field("uid"),
-    })
+    };
+    Ok((pre, dry_run))
 }
 
 /// The media type of a `Content-Type` value, without its parameters.

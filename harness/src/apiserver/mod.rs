@@ -90,6 +90,9 @@ pub struct ClusterConfig {
     pub crds: Vec<ResourceType>,
     /// Largest request body accepted (kube-apiserver: 3 MiB).
     pub max_body_bytes: usize,
+    /// When set, every request must carry `Authorization: Bearer <token>` (401 otherwise);
+    /// `kube-chaos serve --token`.
+    pub bearer_token: Option<String>,
     /// Record every request, response and streamed watch line (for determinism checks).
     pub access_log: bool,
     /// Keep every write after start-up, through compaction ([`ApiServer::history`]).
@@ -110,6 +113,7 @@ impl Default for ClusterConfig {
             compaction_interval: None,
             crds: Vec::new(),
             max_body_bytes: 3 * 1024 * 1024,
+            bearer_token: None,
             access_log: false,
             record_history: false,
             seed: 0,

@@ -53,7 +53,7 @@ impl ApiServer {
         let key = &target.key;
         let now = self.now();
         let limit = self.config().max_body_bytes;
-        let opts = query.write_options()?;
+        let mut opts = query.write_options()?;
         let out = match method {
             Method::GET => self.read(|s| {
                 s.get(key)
@@ -76,7 +76,8 @@ impl ApiServer {
                 )
             }
             Method::DELETE => {
-                let pre = read_delete_options(req, limit).await?;
+                let (pre, dry_run) = read_delete_options(req, limit).await?;
+                opts.dry_run |= dry_run;
                 let (obj, gone) = self.write_with(&opts, |s| delete(s, key, &pre, now))?;
                 return Ok((200, delete_answer(&ty, obj, gone)));
             }

@@ -93,10 +93,11 @@ impl Query {
         }
     }
 
-    pub(super) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    /// The label and field selectors, for objects of `kind`.
+    pub(super) fn selectors(&self, kind: &str) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let labels = LabelSelector::parse(self.str("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid labelSelector: {e}")))?;
-        let fields = FieldSelector::parse(self.str("fieldSelector").unwrap_or(""))
+        let fields = FieldSelector::parse_for_kind(self.str("fieldSelector").unwrap_or(""), kind)
             .map_err(|e| ApiError::bad_request(format!("invalid fieldSelector: {e}")))?;
         Ok((labels, fields))
     }

@@ -131,7 +131,7 @@ impl ApiServer {
                     .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
             }
             (Route::Collection { res, ns }, Method::GET) if query.bool("watch")? => {
-                let w = WatchRequest::parse(res, ns, &query)?;
+                let w = WatchRequest::parse(res, &self.resource(res).kind, ns, &query)?;
                 self.watch(replica, w).await
             }
             (Route::Collection { res, ns }, Method::GET) => {

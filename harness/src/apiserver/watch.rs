@@ -34,8 +34,13 @@ pub(super) struct WatchRequest {
 }
 
 impl WatchRequest {
-    pub(super) fn parse(res: usize, ns: Option<String>, q: &Query) -> Result<Self, ApiError> {
-        let (labels, fields) = q.selectors()?;
+    pub(super) fn parse(
+        res: usize,
+        kind: &str,
+        ns: Option<String>,
+        q: &Query,
+    ) -> Result<Self, ApiError> {
+        let (labels, fields) = q.selectors(kind)?;
         let rv = q.resource_version()?;
         let rv_match = q.rv_match()?;
         let initial_events = q.bool("sendInitialEvents")?;

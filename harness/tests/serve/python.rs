@@ -1,0 +1,1 @@
+//! The Python `kubernetes` client and kopf (see scripts/pyenv.sh).
