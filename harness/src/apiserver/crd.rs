@@ -62,6 +62,14 @@ pub(super) fn resource_type(crd: &Value) -> Result<ResourceType, ApiError> {
         .map(|a| a.iter().map(s).collect())
         .unwrap_or_default();
     t.schema = version["schema"].get("openAPIV3Schema").cloned();
+    t.printer_columns = version["additionalPrinterColumns"]
+        .as_array()
+        .map(|cols| {
+            cols.iter()
+                .map(|c| (s(&c["name"]), s(&c["type"]), s(&c["jsonPath"])))
+                .collect()
+        })
+        .unwrap_or_default();
     t.status_subresource = version["subresources"].get("status").is_some();
     let scale = &version["subresources"]["scale"];
     if scale.is_object() {

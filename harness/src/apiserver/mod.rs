@@ -48,6 +48,7 @@ mod routing;
 mod selector;
 mod signal;
 mod store;
+mod table;
 mod validate;
 mod watch;
 

@@ -201,6 +201,13 @@ fn create_in(
     if strict {
         validate::strict(ty, &Value::Object(obj.clone()))?;
     }
+    if ty.group.is_empty() && ty.kind == "Secret" {
+        // kube-apiserver's defaulting.
+        let t = obj.entry("type").or_insert_with(|| json!("Opaque"));
+        if t.as_str() == Some("") {
+            *t = json!("Opaque");
+        }
+    }
     let is_crd = res == s.resources().crds();
     if is_crd {
         crd::resource_type(&Value::Object(obj.clone()))?;

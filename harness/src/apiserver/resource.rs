@@ -33,6 +33,9 @@ pub struct ResourceType {
     /// `metadata.generation` is maintained (CRDs and workload kinds; not ConfigMaps).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generation: bool,
+    /// A CRD version's `additionalPrinterColumns`: (name, type, jsonPath).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub printer_columns: Vec<(String, String, String)>,
     /// The OpenAPI v3 schema of a CRD version (`openAPIV3Schema`), if declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<serde_json::Value>,
@@ -51,6 +54,7 @@ impl ResourceType {
             status_subresource: false,
             scale_subresource: None,
             generation: !group.is_empty(),
+            printer_columns: Vec::new(),
             schema: None,
         }
     }

@@ -13,7 +13,7 @@ use super::resource::Resources;
 use super::store::ObjKey;
 use super::watch::WatchRequest;
 use super::ApiServer;
-use super::{discovery, openapi};
+use super::{discovery, openapi, table};
 
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,11 +131,16 @@ impl ApiServer {
                     .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
             }
             (Route::Collection { res, ns }, Method::GET) if query.bool("watch")? => {
-                let w = WatchRequest::parse(res, &self.resource(res).kind, ns, &query)?;
+                let mut w = WatchRequest::parse(res, &self.resource(res).kind, ns, &query)?;
+                if table::wanted(accept) {
+                    let include = query.str("includeObject") == Some("Object");
+                    w.table = Some((self.resource(res), include));
+                }
                 self.watch(replica, w).await
             }
             (Route::Collection { res, ns }, Method::GET) => {
-                self.list(replica, res, ns, &query).await.and_then(ok)
+                let list = self.list(replica, res, ns, &query).await?;
+                ok(self.maybe_table(res, list, accept, &query, true))
             }
             (Route::Collection { res, ns }, Method::POST) => {
                 let opts = query.write_options()?;
@@ -143,10 +148,14 @@ impl ApiServer {
                 self.create(res, ns, body, &opts)
                     .map(|v| object_response(201, &v, accept))
             }
-            (Route::Object(target), m) => self
-                .object(target, m, &query, req)
-                .await
-                .map(|(code, v)| object_response(code, &v, accept)),
+            (Route::Object(target), m) => {
+                let (res, get) = (target.key.res, m == Method::GET);
+                let (code, v) = self.object(target, m, &query, req).await?;
+                if get && table::wanted(accept) {
+                    return ok(self.maybe_table(res, v, accept, &query, false));
+                }
+                Ok(object_response(code, &v, accept))
+            }
             (Route::OpenApiV2, Method::GET) => ok(openapi::v2(&resources())),
             (Route::OpenApiV3, Method::GET) => ok(openapi::v3_root(&resources())),
             (Route::OpenApiV3GroupVersion(gv), Method::GET) => {
@@ -154,6 +163,35 @@ impl ApiServer {
                     .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
             }
             (_, m) => Err(ApiError::method_not_allowed(m.as_str(), req.uri().path())),
+        }
+    }
+}
+
+impl ApiServer {
+    /// A list (`is_list`) or one object as the client asked: a Table for `as=Table`.
+    fn maybe_table(
+        &self,
+        res: usize,
+        v: Value,
+        accept: Option<&str>,
+        query: &Query,
+        is_list: bool,
+    ) -> Value {
+        if !table::wanted(accept) {
+            return v;
+        }
+        let include = query.str("includeObject") == Some("Object");
+        let ty = self.resource(res);
+        let now = self.now();
+        if is_list {
+            let items: Vec<&Value> = v["items"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            table::render(&ty, &items, v["metadata"].clone(), include, now)
+        } else {
+            let meta = serde_json::json!({"resourceVersion": v["metadata"]["resourceVersion"]});
+            table::render(&ty, &[&v], meta, include, now)
         }
     }
 }

@@ -525,3 +525,51 @@ async fn kubectl_describe_finds_events_by_their_involved_object() {
         .await;
     assert!(!out.contains("demo.1"), "{out}");
 }
+
+#[tokio::test]
+async fn kubectl_get_prints_the_servers_table_columns() {
+    // Proves as=Table: the DATA, TYPE and STATUS columns come from the server's Table (kubectl
+    // prints only NAME and AGE for a plain list).
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.ok(
+        &[
+            "create",
+            "configmap",
+            "two",
+            "-n",
+            "default",
+            "--from-literal=a=1",
+            "--from-literal=b=2",
+        ],
+        None,
+    )
+    .await;
+    let out = k.ok(&["get", "cm", "two", "-n", "default"], None).await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["NAME", "DATA", "AGE"], "{out}");
+    assert_eq!(lines[1][..2], ["two", "2"], "{out}");
+    k.ok(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "default",
+            "--from-literal=p=q",
+        ],
+        None,
+    )
+    .await;
+    let out = k
+        .ok(&["get", "secrets", "-n", "default", "--no-headers"], None)
+        .await;
+    assert!(out.starts_with("s") && out.contains("Opaque"), "{out}");
+    let out = k.ok(&["get", "ns", "default", "--no-headers"], None).await;
+    assert!(out.contains("Active"), "{out}");
+}
