@@ -45,6 +45,7 @@ mod protobuf;
 mod query;
 mod resource;
 mod routing;
+mod scale;
 mod selector;
 mod signal;
 mod store;

@@ -26,6 +26,8 @@ pub(super) enum Part {
     Main,
     /// `/status`: only `.status`.
     Status,
+    /// `/scale`: the replicas (`scale.rs`).
+    Scale,
 }
 
 /// One object's path: its key and the part addressed.
@@ -48,6 +50,9 @@ impl ApiServer {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if target.part == Part::Scale {
+            return Ok((200, self.scale(&target, method, query, req).await?));
+        }
         let ty = self.resource(target.key.res);
         let plural = ty.qualified_plural();
         let key = &target.key;
@@ -165,7 +170,7 @@ impl ApiServer {
 
     /// Runs a write on the store, or with `dryRun=All` on a copy of it (everything is
     /// checked, nothing is committed or seen by watchers).
-    fn write_with<T>(
+    pub(super) fn write_with<T>(
         &self,
         opts: &WriteOptions,
         f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
@@ -226,7 +231,7 @@ fn create_in(
 /// Replaces an object (`PUT`, and the result of a patch or an apply), as the part addressed
 /// allows: the main endpoint keeps `.status` of a type with a status subresource, `/status`
 /// keeps everything else.
-fn update(
+pub(super) fn update(
     s: &mut Store,
     ty: &ResourceType,
     target: &Target,

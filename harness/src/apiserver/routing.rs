@@ -88,6 +88,7 @@ fn resource_route(
         _ if ns.is_none() && namespaced => return Err(ApiError::no_route(path)),
         [_] => Part::Main,
         [_, "status"] if ty.status_subresource => Part::Status,
+        [_, "scale"] if ty.scale_subresource.is_some() => Part::Scale,
         _ => return Err(ApiError::no_route(path)),
     };
     let key = ObjKey {

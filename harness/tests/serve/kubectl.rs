@@ -89,7 +89,11 @@ spec:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
     schema:
       openAPIV3Schema:
         type: object
@@ -98,6 +102,7 @@ spec:
             type: object
             properties:
               size: {type: integer}
+              replicas: {type: integer}
           status:
             type: object
             properties:
@@ -350,7 +355,8 @@ async fn kubectl_delete_namespace_terminates_it_deletes_its_objects_then_the_nam
 #[tokio::test]
 async fn kubectl_applies_a_crd_waits_for_it_then_serves_its_custom_resources() {
     // Proves CRDs through the API: established, discovered (short name), validated by their
-    // openAPIV3Schema, with a status subresource the main endpoint cannot write.
+    // openAPIV3Schema, with a status subresource the main endpoint cannot write, a scale
+    // subresource, printer columns, and gone with their resources when deleted.
     let Some(k) = Kubectl::start().await else {
         return;
     };
@@ -417,6 +423,33 @@ async fn kubectl_applies_a_crd_waits_for_it_then_serves_its_custom_resources() {
     )
     .await;
     assert_eq!(k.ok(&get, None).await, "true");
+    k.ok(
+        &["scale", "wd", "w1", "-n", "default", "--replicas=4"],
+        None,
+    )
+    .await;
+    let replicas = [
+        "get",
+        "wd",
+        "w1",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ];
+    assert_eq!(k.ok(&replicas, None).await, "4", "through /scale");
+    let out = k.ok(&["get", "wd", "-n", "default"], None).await;
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "SIZE", "AGE"],
+        "additionalPrinterColumns: {out}"
+    );
     k.ok(&["delete", "crd", "widgets.example.com"], None).await;
     let out = k.fails(&["get", "widgets", "-n", "default"], None).await;
     assert!(
@@ -572,4 +605,20 @@ async fn kubectl_get_prints_the_servers_table_columns() {
     assert!(out.starts_with("s") && out.contains("Opaque"), "{out}");
     let out = k.ok(&["get", "ns", "default", "--no-headers"], None).await;
     assert!(out.contains("Active"), "{out}");
+}
+
+#[tokio::test]
+async fn kubectl_edit_validates_and_patches_the_object() {
+    // Proves `kubectl edit` end to end, with sed standing in for the editor.
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.ok(&["apply", "-f", "-"], Some(CM)).await;
+    let mut cmd = k.command(&["edit", "cm", "demo", "-n", "default"]);
+    cmd.env("KUBE_EDITOR", "sed -i s/a:\\ b/a:\\ edited/");
+    let (ok, out) = tokio::task::spawn_blocking(move || run_process(cmd, None))
+        .await
+        .expect("joins");
+    assert!(ok && out.contains("edited"), "kubectl edit: {out}");
+    assert_eq!(k.cm_value("demo", "a").await, "edited");
 }
