@@ -1,10 +1,12 @@
 //! `kube-chaos serve`: the simulated apiserver on a real loopback port, reached by real
-//! clients — a stock `kube::Client`, kubectl, and (through `scripts/pyenv.sh`) the Python
-//! `kubernetes` client and kopf. A client that is not installed makes its tests print
-//! `SKIPPED: <why>` and return; they never pass silently otherwise.
+//! clients — a stock `kube::Client`, kubectl, the Python `kubernetes` client and kopf
+//! (`scripts/pyenv.sh`), and @kubernetes/client-node's informer (`scripts/nodeenv.sh`). A
+//! client that cannot be installed makes its tests print `SKIPPED: <why>` and return; they
+//! never pass silently otherwise.
 
 mod kube_client;
 mod kubectl;
+mod node;
 mod python;
 
 use std::io::Write;
