@@ -2,15 +2,22 @@
 //! watch cache, behind one HTTP service that speaks the Kubernetes API (DESIGN.md §3).
 //!
 //! Files, in the order a request flows through them (arrows point down only):
-//! - `connection.rs`: HTTP/1.1 on any byte stream; each request counted, put to the
-//!   hooks' [`Verdict`] (`hook.rs`), dispatched, and written to the access log.
+//! - `connection.rs`: HTTP/1.1 on any byte stream; each request checked for the bearer token
+//!   (when configured), counted, put to the hooks' [`Verdict`] (`hook.rs`), dispatched, and
+//!   written to the access log.
 //! - `routing.rs`: what a path names, and the dispatch to a handler.
-//! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists.
+//! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists; `openapi.rs`: `/openapi/v2`
+//!   and `/openapi/v3` from k8s-openapi's schemas and CRDs' `openAPIV3Schema`.
 //! - `list.rs`: list planning (cache or store, exact revisions), pagination, continue tokens.
 //! - `watch.rs`: watch requests, where a stream starts, and its loop (initial events,
-//!   bookmarks, deadlines, 410 in-stream).
-//! - `object.rs`: create, get, update, merge patch (`merge.rs`), delete.
-//! - `query.rs` and `body.rs`: query parameters, request and response bodies.
+//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events.
+//! - `object.rs`: create, get, update, patch, delete, on an object or its `/status`, with the
+//!   write options (dry run, strict validation); `patch.rs`: merge, JSON and strategic merge
+//!   patch; `apply.rs`: server-side apply and managed fields; `scale.rs`: `/scale`;
+//!   `validate.rs`: `fieldValidation=Strict`; `crd.rs`: CRDs written through the API;
+//!   `namespace.rs`: namespace termination.
+//! - `query.rs` and `body.rs`: query parameters and write options, request and response
+//!   bodies; `protobuf.rs`: protobuf bodies (k8s-pb) for kubectl's generators.
 //! - `store.rs`: the synchronous MVCC core ("etcd"), with `meta.rs`'s object helpers;
 //!   `cache.rs`: a replica's watch cache (ring, lag, pause); `selector.rs`: label and field
 //!   selectors; `resource.rs`: the served types; `error.rs`: `Status` errors and
