@@ -50,9 +50,6 @@ impl ApiServer {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if target.part == Part::Scale {
-            return Ok((200, self.scale(&target, method, query, req).await?));
-        }
         let ty = self.resource(target.key.res);
         let plural = ty.qualified_plural();
         let key = &target.key;

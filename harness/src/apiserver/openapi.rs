@@ -5,7 +5,7 @@
 //! `openAPIV3Schema` with `apiVersion`, `kind` and `metadata` added. Every `PATCH` and `POST`
 //! operation declares the `fieldValidation` query parameter and its group-version-kind, which is
 //! what kubectl looks for before it hands validation to the server (`fieldValidation=Strict`,
-//! [`super::validate`]). `/openapi/v2` is served as JSON only: client-go asks for it as
+//! `validate.rs`). `/openapi/v2` is served as JSON only: client-go asks for it as
 //! protobuf, but kubectl only needs it when `/openapi/v3` lacks the parameter.
 
 use std::collections::BTreeMap;

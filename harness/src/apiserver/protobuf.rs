@@ -139,7 +139,7 @@ fn with_meta(m: Option<meta::ObjectMeta>) -> Map<String, Value> {
 pub(super) fn preferred(accept: Option<&str>) -> bool {
     accept
         .and_then(|a| a.split(',').next())
-        .is_some_and(|first| super::body::media_type(first) == MEDIA_TYPE)
+        .is_some_and(|first| first.split(';').next().unwrap_or("").trim() == MEDIA_TYPE)
 }
 
 /// The protobuf encoding of a stored object, if its kind is in the subset.

@@ -149,6 +149,9 @@ impl ApiServer {
                 self.create(res, ns, body, &opts)
                     .map(|v| object_response(201, &v, accept))
             }
+            (Route::Object(target), m) if target.part == Part::Scale => {
+                ok(self.scale(&target, m, &query, req).await?)
+            }
             (Route::Object(target), m) => {
                 let (res, get) = (target.key.res, m == Method::GET);
                 let (code, v) = self.object(target, m, &query, req).await?;
