@@ -5,8 +5,10 @@
 //! associative, keyed `k:{"name":...}`; other lists are atomic). A field another manager owns
 //! with a different value is a 409 `Conflict` naming the field and manager, unless `force=true`,
 //! which takes it over. Fields this manager applied before and no longer names are removed
-//! unless another manager still owns them. Documented limit: only `Apply` managers are recorded
-//! (other writes keep `managedFields` as they are).
+//! unless another manager still owns them. A write that names its `fieldManager` (every kubectl
+//! command does) is recorded as an `Update` that takes the fields it changed; documented
+//! limit: a write without one (kube-apiserver would name it after the User-Agent) leaves
+//! `managedFields` as they are.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -149,6 +151,74 @@ impl Apply<'_> {
             .collect();
         Value::Array(list)
     }
+}
+
+/// Records a write that named its `fieldManager` (an `Update`, as kubectl's commands send):
+/// the manager takes the fields it changed from whoever owned them (updates never conflict).
+pub(super) fn record_update(
+    current: Option<&Value>,
+    next: Map<String, Value>,
+    manager: &str,
+    api_version: &str,
+    now: Duration,
+) -> Map<String, Value> {
+    let mut next = Value::Object(next);
+    let empty = json!({});
+    let base = current.unwrap_or(&empty);
+    let changed: FieldSet = update_fields(&next)
+        .into_iter()
+        .filter(|p| get(base, p) != get(&next, p))
+        .collect();
+    let mut entries = managed(base);
+    let is_mine = |m: &str, e: &Value| m == manager && e["operation"] == "Update";
+    for (m, e, set) in entries.iter_mut() {
+        if !is_mine(m, e) {
+            set.retain(|p| !changed.contains(p));
+        }
+    }
+    match entries.iter_mut().find(|(m, e, _)| is_mine(m, e)) {
+        Some((_, e, set)) => {
+            set.extend(changed);
+            e["time"] = json!(timestamp(now));
+        }
+        None if !changed.is_empty() => {
+            let e = json!({"manager": manager, "operation": "Update", "apiVersion": api_version,
+                           "time": timestamp(now), "fieldsType": "FieldsV1"});
+            entries.push((manager.to_string(), e, changed));
+        }
+        None => {}
+    }
+    let list: Vec<Value> = entries
+        .into_iter()
+        .filter(|(_, _, set)| !set.is_empty())
+        .map(|(_, mut e, set)| {
+            e["fieldsV1"] = to_fields_v1(&set);
+            e
+        })
+        .collect();
+    if !list.is_empty() {
+        next["metadata"]["managedFields"] = Value::Array(list);
+    }
+    match next {
+        Value::Object(m) => m,
+        _ => unreachable!("built from a map"),
+    }
+}
+
+/// The fields an update can own: everything but identity and server-owned metadata.
+fn update_fields(obj: &Value) -> FieldSet {
+    let owned_meta = [
+        "f:labels",
+        "f:annotations",
+        "f:finalizers",
+        "f:ownerReferences",
+    ];
+    field_set(obj)
+        .into_iter()
+        .filter(|p| {
+            p[0] != "f:metadata" || p.get(1).is_some_and(|f| owned_meta.contains(&f.as_str()))
+        })
+        .collect()
 }
 
 /// `.data.k`, `.spec.containers[name="c"].image` (kube-apiserver's conflict wording).
@@ -350,6 +420,41 @@ mod tests {
             .map(|e| e["manager"].clone())
             .collect();
         assert_eq!(managers, [json!("bob")], "alice lost her only field");
+    }
+
+    #[test]
+    fn an_update_takes_the_fields_it_changed_and_then_an_apply_conflicts_with_it() {
+        let cm = |v: &str| json!({"metadata": {"name": "a"}, "data": {"k": v, "j": "x"}});
+        let first = apply(cm("1"), "alice", false).result(None).unwrap();
+        let Value::Object(edited) = cm("2") else {
+            unreachable!()
+        };
+        let edited = Value::Object(record_update(
+            Some(&first),
+            edited,
+            "editor",
+            "v1",
+            Duration::ZERO,
+        ));
+        let owners: Vec<_> = managed(&edited)
+            .into_iter()
+            .map(|(m, _, set)| (m, set.into_iter().map(|p| dotted(&p)).collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                ("alice".to_string(), vec![".data.j".to_string()]),
+                ("editor".to_string(), vec![".data.k".to_string()])
+            ]
+        );
+        let e = apply(cm("1"), "alice", false)
+            .result(Some(&edited))
+            .unwrap_err();
+        assert!(
+            e.message.contains("conflict with \"editor\": .data.k"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

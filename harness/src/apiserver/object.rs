@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request};
 use serde_json::{json, Map, Value};
 
-use super::apply::{parse_config, Apply};
+use super::apply::{parse_config, record_update, Apply};
 use super::body::{check_body, media_type, read_bytes, read_delete_options, read_json};
 use super::error::ApiError;
 use super::patch;
@@ -64,7 +64,7 @@ impl ApiServer {
             }),
             Method::PUT => {
                 let body = check_body(&ty, &key.ns, read_json(req, limit).await?)?;
-                self.write_with(&opts, |s| update(s, &ty, &target, body, opts.strict, now))
+                self.write_with(&opts, |s| update(s, &ty, &target, body, &opts, now))
             }
             Method::PATCH => {
                 let (ct, bytes) = read_bytes(req, limit).await?;
@@ -112,14 +112,18 @@ impl ApiServer {
                 api_version: ty.api_version(),
                 now,
             };
+            let applied = WriteOptions {
+                field_manager: None,
+                ..opts.clone()
+            };
             return self.write_with(opts, |s| match s.get(key).cloned() {
                 Some(current) => {
                     let next = into_object(apply.result(Some(&current))?)?;
-                    update(s, ty, target, next, opts.strict, now)
+                    update(s, ty, target, next, &applied, now)
                 }
                 None if target.part == Part::Main => {
                     let obj = into_object(apply.result(None)?)?;
-                    create_in(s, ty, key.res, &key.ns, obj, opts.strict, now)
+                    create_in(s, ty, key.res, &key.ns, obj, &applied, now)
                 }
                 None => Err(ApiError::not_found(&plural, &key.name)),
             });
@@ -131,7 +135,7 @@ impl ApiServer {
                 .cloned()
                 .ok_or_else(|| ApiError::not_found(&plural, &key.name))?;
             let next = into_object(patch.apply(&current)?)?;
-            update(s, ty, target, next, opts.strict, now)
+            update(s, ty, target, next, opts, now)
         })
     }
 
@@ -160,9 +164,7 @@ impl ApiServer {
         };
         let body = check_body(&ty, &ns, body)?;
         let now = self.now();
-        self.write_with(opts, |s| {
-            create_in(s, &ty, res, &ns, body, opts.strict, now)
-        })
+        self.write_with(opts, |s| create_in(s, &ty, res, &ns, body, opts, now))
     }
 
     /// Runs a write on the store, or with `dryRun=All` on a copy of it (everything is
@@ -197,10 +199,10 @@ fn create_in(
     res: usize,
     ns: &str,
     mut obj: Map<String, Value>,
-    strict: bool,
+    opts: &WriteOptions,
     now: Duration,
 ) -> Result<Written, ApiError> {
-    if strict {
+    if opts.strict {
         validate::strict(ty, &Value::Object(obj.clone()))?;
     }
     if ty.group.is_empty() && ty.kind == "Secret" {
@@ -218,6 +220,9 @@ fn create_in(
         // A custom resource's status is written through /status only.
         obj.remove("status");
     }
+    if let Some(manager) = &opts.field_manager {
+        obj = record_update(None, obj, manager, &ty.api_version(), now);
+    }
     let written = s.create(res, ns, obj, now)?;
     if is_crd {
         crd::sync(s, &written, false, now);
@@ -233,7 +238,7 @@ pub(super) fn update(
     ty: &ResourceType,
     target: &Target,
     mut next: Map<String, Value>,
-    strict: bool,
+    opts: &WriteOptions,
     now: Duration,
 ) -> Result<Written, ApiError> {
     let key = &target.key;
@@ -241,7 +246,7 @@ pub(super) fn update(
         .get(key)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&ty.qualified_plural(), &key.name))?;
-    if strict {
+    if opts.strict {
         validate::strict(ty, &Value::Object(next.clone()))?;
     }
     if target.part == Part::Status {
@@ -268,6 +273,9 @@ pub(super) fn update(
     }
     if crd::is_crd(s, key) {
         crd::resource_type(&Value::Object(next.clone()))?;
+    }
+    if let Some(manager) = &opts.field_manager {
+        next = record_update(Some(&current), next, manager, &ty.api_version(), now);
     }
     let written = s.update(key, next, now)?;
     after_write(s, key, &written, now);

@@ -101,7 +101,7 @@ impl ApiServer {
                 return Ok(view(&ty, &current));
             }
             let next = with_replicas(&ty, &current, wanted["spec"]["replicas"].clone());
-            let written = update(s, &ty, &main, next, false, now)?;
+            let written = update(s, &ty, &main, next, &opts, now)?;
             Ok(view(&ty, &written))
         };
         if write {

@@ -289,6 +289,21 @@ async fn kubectl_apply_server_side_records_managers_and_conflicts_until_forced()
 }
 
 #[tokio::test]
+async fn kubectl_apply_server_side_conflicts_with_the_kubectl_command_that_last_set_a_field() {
+    // Proves Update managers are recorded: `kubectl create` owns .data.a as
+    // "kubectl-create", so a server-side apply changing it conflicts with that manager.
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.ok(&["create", "-f", "-"], Some(CM)).await;
+    let theirs = CM.replace("a: b", "a: z");
+    let out = k
+        .fails(&["apply", "--server-side", "-f", "-"], Some(&theirs))
+        .await;
+    assert!(out.contains("conflict with \"kubectl-create\""), "{out}");
+}
+
+#[tokio::test]
 async fn kubectl_diff_and_dry_run_server_show_the_change_without_writing_it() {
     // Proves dryRun=All: `kubectl diff` (exit 1 = differences) and --dry-run=server report
     // the change; the stored object stays as it was.
