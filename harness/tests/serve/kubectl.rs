@@ -159,6 +159,11 @@ async fn kubectl_apply_validates_against_the_openapi_schema_and_refuses_unknown_
         .fails(&["create", "-f", "-"], Some(&typo.replace("demo", "other")))
         .await;
     assert!(out.contains("unknown field \"dta\""), "{out}");
+    let explained = k.ok(&["explain", "configmap.data"], None).await;
+    assert!(
+        explained.contains("Data contains the configuration data"),
+        "{explained}"
+    );
     k.ok(
         &["create", "-f", "-", "--validate=false"],
         Some(&typo.replace("demo", "other")),
