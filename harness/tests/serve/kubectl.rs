@@ -480,13 +480,14 @@ async fn kubectl_applies_a_crd_waits_for_it_then_serves_its_custom_resources() {
 
 #[tokio::test]
 async fn kubectl_get_watch_prints_a_change_and_wait_for_delete_returns() {
-    // Proves watch through kubectl: `get -w` prints the object created after it started
-    // (bounded polling of its output), and `wait --for=delete` ends when the object goes.
+    // Proves watch through kubectl: `get -w` prints the server's Table row (name, data count)
+    // of the object created after it started (bounded polling of its output), and
+    // `wait --for=delete` ends when the object goes.
     let Some(k) = Kubectl::start().await else {
         return;
     };
     let mut child = k
-        .command(&["get", "cm", "-n", "default", "-w", "-o", "name"])
+        .command(&["get", "cm", "-n", "default", "-w"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -504,7 +505,9 @@ async fn kubectl_get_watch_prints_a_change_and_wait_for_delete_returns() {
         (0..100).find_map(|_| {
             rx.recv_timeout(Duration::from_millis(200))
                 .ok()
-                .filter(|l| l.contains("configmap/watched"))
+                .filter(|l| {
+                    l.split_whitespace().collect::<Vec<_>>().get(..2) == Some(&["watched", "0"][..])
+                })
         })
     })
     .await
@@ -513,7 +516,7 @@ async fn kubectl_get_watch_prints_a_change_and_wait_for_delete_returns() {
     let _ = child.wait();
     assert!(
         seen.is_some(),
-        "kubectl get -w never printed configmap/watched"
+        "kubectl get -w never printed the Table row of watched (NAME DATA AGE)"
     );
     let waiter = k.command(&[
         "wait",
