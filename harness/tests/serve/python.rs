@@ -51,7 +51,9 @@ async fn the_python_client_does_typed_crud_json_patch_and_resumes_a_watch() {
     };
     let url = start().await;
     let mut cmd = Command::new(py);
-    cmd.arg(here().join("crud_watch.py")).env("KUBE_URL", &url);
+    cmd.arg(here().join("crud_watch.py"))
+        .env("KUBE_URL", &url)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     let (ok, out) = tokio::task::spawn_blocking(move || run_process(cmd, None))
         .await
         .expect("joins");
@@ -126,6 +128,7 @@ async fn a_kopf_operator_handles_create_update_delete_and_its_finalizer_comes_an
             ])
             .arg(here().join("widget_operator.py"))
             .env("KUBE_URL", &url)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
