@@ -84,14 +84,16 @@ fn gvk(t: &ResourceType) -> Value {
     json!({"group": t.group, "version": t.version, "kind": t.kind})
 }
 
-/// The schema of a served type, with its group-version-kind extension; `None` for a CRD
-/// without a schema (served, but not validated).
+/// The schema of a served type, with its group-version-kind extension. A custom type declared
+/// without a schema keeps any field (`x-kubernetes-preserve-unknown-fields`), so every path's
+/// reference resolves.
 pub(super) fn type_schema(t: &ResourceType, format: Format) -> Option<Value> {
-    let mut schema = match &t.schema {
-        Some(s) => crd_schema(s, format),
-        None => builtin_definitions(format)
-            .get(&definition_name(t))?
-            .clone(),
+    let builtin = builtin_definitions(format).get(&definition_name(t));
+    let free = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    let mut schema = match (&t.schema, builtin) {
+        (Some(s), _) => crd_schema(s, format),
+        (None, Some(b)) => b.clone(),
+        (None, None) => crd_schema(&free, format),
     };
     schema["x-kubernetes-group-version-kind"] = json!([gvk(t)]);
     Some(schema)
@@ -283,6 +285,24 @@ mod tests {
         assert!(
             doc["components"]["schemas"]["io.k8s.api.core.v1.ConfigMap"]["properties"]["data"]
                 .is_object()
+        );
+    }
+
+    #[test]
+    fn a_crd_without_a_schema_still_has_every_reference_resolved() {
+        let w = ResourceType::new("example.com", "v1", "Widget", "widgets", true);
+        let r = Resources::with_crds(&[w]).unwrap();
+        let doc = v3_group_version(&r, "apis/example.com/v1").unwrap();
+        let get =
+            &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["get"];
+        let reference = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let schema = &doc["components"]["schemas"][name];
+        assert_eq!(
+            schema["x-kubernetes-preserve-unknown-fields"], true,
+            "{name}"
         );
     }
 }
