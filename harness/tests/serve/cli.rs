@@ -40,11 +40,10 @@ async fn serve_preloads_crds_and_objects_from_yaml_binds_loopback_and_requires_t
         .expect("kube-chaos serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let _server = Server(child);
-    let first = BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    // Keep reading what the server prints, so that it never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
