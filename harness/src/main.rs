@@ -1,5 +1,6 @@
 //! The `kube-chaos` command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -347,9 +348,18 @@ fn serve(
         match kube_chaos_harness::serve::serve(addr, config, opts).await {
             Ok(served) => {
                 let url = format!("http://{}", served.addr);
-                println!("kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)");
                 let auth = if token { " --token <TOKEN>" } else { "" };
-                println!("  try: kubectl --server {url}{auth} get configmaps -n default");
+                // `serve | head -1` closes stdout: the server must keep serving, not panic.
+                let mut out = std::io::stdout();
+                let _ = writeln!(
+                    out,
+                    "kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)"
+                );
+                let _ = writeln!(
+                    out,
+                    "  try: kubectl --server {url}{auth} get configmaps -n default"
+                );
+                let _ = out.flush();
                 std::future::pending::<ExitCode>().await
             }
             Err(e) => {
