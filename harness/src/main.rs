@@ -1,5 +1,7 @@
 //! The `kube-chaos` command line.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -82,9 +84,21 @@ enum Command {
     },
     /// Serve the simulated apiserver on a real loopback port (for kubectl and other clients).
     Serve {
-        /// TCP port on 127.0.0.1 (0 picks a free one).
+        /// TCP port (0 picks a free one).
         #[arg(long, default_value_t = 6443)]
         port: u16,
+        /// Address to bind; loopback unless told otherwise.
+        #[arg(long, default_value = "127.0.0.1")]
+        address: std::net::IpAddr,
+        /// CRDs to serve from the start (YAML or JSON; several documents or a List); repeatable.
+        #[arg(long = "crd", value_name = "FILE")]
+        crds: Vec<PathBuf>,
+        /// Objects to create at start, after the CRDs (YAML or JSON); repeatable.
+        #[arg(long = "objects", value_name = "FILE")]
+        objects: Vec<PathBuf>,
+        /// Require `Authorization: Bearer <TOKEN>` on every request (401 otherwise).
+        #[arg(long)]
+        token: Option<String>,
         /// Apiserver replicas; connections are spread over them in turn.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
         replicas: u64,
@@ -169,6 +183,10 @@ fn main() -> ExitCode {
         }
         Command::Serve {
             port,
+            address,
+            crds,
+            objects,
+            token,
             replicas,
             watch_cache_capacity,
             seed,
@@ -179,7 +197,18 @@ fn main() -> ExitCode {
                 seed,
                 ..Default::default()
             };
-            serve(port, config)
+            let mut preload = Vec::new();
+            for path in crds.iter().chain(&objects) {
+                match kube_chaos_harness::serve::read_objects(path) {
+                    Ok(objs) => preload.extend(objs),
+                    Err(e) => {
+                        eprintln!("kube-chaos serve: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            let opts = kube_chaos_harness::serve::ServeOptions { preload, token };
+            serve((address, port).into(), config, opts)
         }
         Command::Demo { seed } => demo(seed),
     }
@@ -442,7 +471,11 @@ fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
     }
 }
 
-fn serve(port: u16, config: apiserver::ClusterConfig) -> ExitCode {
+fn serve(
+    addr: std::net::SocketAddr,
+    config: apiserver::ClusterConfig,
+    opts: kube_chaos_harness::serve::ServeOptions,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -454,12 +487,22 @@ fn serve(port: u16, config: apiserver::ClusterConfig) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        match kube_chaos_harness::serve::serve(addr, config).await {
+        let token = opts.token.is_some();
+        match kube_chaos_harness::serve::serve(addr, config, opts).await {
             Ok(served) => {
                 let url = format!("http://{}", served.addr);
-                println!("kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)");
-                println!("  try: kubectl --server {url} get configmaps -n default");
+                let auth = if token { " --token <TOKEN>" } else { "" };
+                // `serve | head -1` closes stdout: the server must keep serving, not panic.
+                let mut out = std::io::stdout();
+                let _ = writeln!(
+                    out,
+                    "kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)"
+                );
+                let _ = writeln!(
+                    out,
+                    "  try: kubectl --server {url}{auth} get configmaps -n default"
+                );
+                let _ = out.flush();
                 std::future::pending::<ExitCode>().await
             }
             Err(e) => {

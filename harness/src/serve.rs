@@ -2,12 +2,17 @@
 //! kubectl, client-go or any other real client can be pointed at it (DESIGN.md §3).
 //!
 //! The server code is unchanged; only the transport (tokio's `TcpListener`) and the clock
-//! (`Clock::Wall`, for timestamps) differ from the simulation.
+//! (`Clock::Wall`, for timestamps) differ from the simulation. CRDs and objects can be
+//! preloaded from YAML or JSON files (several documents, or `kind: List`), and a bearer token
+//! can be required.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
-use crate::apiserver::{ApiServer, Clock, ClusterConfig, ClusterError};
+use serde_json::Value;
+
+use crate::apiserver::{ApiError, ApiServer, Clock, ClusterConfig, ClusterError};
 
 /// Why [`serve`] could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,32 @@ pub enum ServeError {
     /// The bound listener did not tell its address.
     #[error("listener address: {0}")]
     LocalAddr(#[source] io::Error),
+    /// A preload file could not be read or parsed.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// A preloaded object was refused by the server.
+    #[error("preloading {what}: {source}")]
+    Preload {
+        /// `Kind namespace/name` of the object.
+        what: String,
+        /// The server's answer.
+        #[source]
+        source: ApiError,
+    },
+}
+
+/// What `serve` adds to a cluster configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Objects created before the first request, in order (CRDs first, then the rest).
+    pub preload: Vec<Value>,
+    /// Required bearer token (401 without it).
+    pub token: Option<String>,
 }
 
 /// A running loopback apiserver.
@@ -38,11 +69,49 @@ pub struct Served {
     pub server: ApiServer,
 }
 
+/// The objects of a YAML or JSON file: every document, the items of a `kind: List`.
+pub fn read_objects(path: &Path) -> Result<Vec<Value>, ServeError> {
+    let fail = |message: String| ServeError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let mut out = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| fail(e.to_string()))?;
+        match v {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(m["items"].as_array().cloned().unwrap_or_default());
+            }
+            Value::Object(_) => out.push(v),
+            _ => return Err(fail("every document must be an object".into())),
+        }
+    }
+    Ok(out)
+}
+
 /// Binds `addr` and serves the cluster on the current tokio runtime until the runtime stops.
 /// Connections are spread over the replicas in turn; each replica has its own watch cache.
-pub async fn serve(addr: SocketAddr, config: ClusterConfig) -> Result<Served, ServeError> {
+pub async fn serve(
+    addr: SocketAddr,
+    mut config: ClusterConfig,
+    opts: ServeOptions,
+) -> Result<Served, ServeError> {
     let replicas = config.replicas;
+    config.bearer_token = opts.token;
     let server = ApiServer::new(config, Clock::Wall)?;
+    for obj in opts.preload {
+        let what = format!(
+            "{} {}/{}",
+            obj["kind"].as_str().unwrap_or("?"),
+            obj["metadata"]["namespace"].as_str().unwrap_or(""),
+            obj["metadata"]["name"].as_str().unwrap_or("?")
+        );
+        server
+            .create_object(obj)
+            .map_err(|source| ServeError::Preload { what, source })?;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;

@@ -1,6 +1,5 @@
 //! Request and response bodies: JSON responses, `Status` error responses, the chunked watch
-//! response, and reading a request body (size limit, media type, JSON, merge patch,
-//! `DeleteOptions`), then checking it against the URL it was sent to.
+//! response, and reading a request body (size limit, media type, JSON, `DeleteOptions`), then checking it against the URL it was sent to.
 
 use std::convert::Infallible;
 
@@ -11,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::meta::metadata_mut;
+use super::protobuf;
 use super::resource::ResourceType;
 use super::store::Preconditions;
 
@@ -25,6 +25,22 @@ pub(super) fn json_response(code: u16, v: &Value) -> Response<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(bytes)).boxed_unsync())
         .expect("valid response parts")
+}
+
+/// An object response: protobuf when the client prefers it and the kind is in
+/// `protobuf.rs`'s subset, JSON otherwise.
+pub(super) fn object_response(code: u16, v: &Value, accept: Option<&str>) -> Response<Body> {
+    match protobuf::preferred(accept)
+        .then(|| protobuf::encode(v))
+        .flatten()
+    {
+        Some(bytes) => Response::builder()
+            .status(code)
+            .header(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)
+            .body(Full::new(Bytes::from(bytes)).boxed_unsync())
+            .expect("valid response parts"),
+        None => json_response(code, v),
+    }
 }
 
 /// A 200 chunked JSON stream (watch responses).
@@ -47,7 +63,10 @@ pub(super) fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 /// The request's content type and whole body, at most `limit` bytes.
-async fn read_bytes<B>(req: Request<B>, limit: usize) -> Result<(Option<String>, Bytes), ApiError>
+pub(super) async fn read_bytes<B>(
+    req: Request<B>,
+    limit: usize,
+) -> Result<(Option<String>, Bytes), ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -90,48 +109,35 @@ where
     let (ct, bytes) = read_bytes(req, limit).await?;
     match ct.as_deref().map(media_type) {
         None | Some("application/json" | "*/*") => parse_json(&bytes),
+        Some(protobuf::MEDIA_TYPE) => protobuf::decode(&bytes),
         Some(other) => Err(ApiError::unsupported_media_type(other)),
     }
 }
 
-/// A merge-patch request body (a JSON object), at most `limit` bytes.
-pub(super) async fn read_patch<B>(req: Request<B>, limit: usize) -> Result<Value, ApiError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (ct, bytes) = read_bytes(req, limit).await?;
-    match ct.as_deref().map(media_type) {
-        Some("application/merge-patch+json" | "application/strategic-merge-patch+json") => {
-            let patch = parse_json(&bytes)?;
-            if !patch.is_object() {
-                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-            }
-            Ok(patch)
-        }
-        other => Err(ApiError::unsupported_media_type(other.unwrap_or("none"))),
-    }
-}
-
-/// The preconditions of a delete's optional `DeleteOptions` body, at most `limit` bytes.
+/// The preconditions of a delete's optional `DeleteOptions` body, at most `limit` bytes, and
+/// whether it asks for a dry run (`dryRun: ["All"]`).
 pub(super) async fn read_delete_options<B>(
     req: Request<B>,
     limit: usize,
-) -> Result<Preconditions, ApiError>
+) -> Result<(Preconditions, bool), ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (_, bytes) = read_bytes(req, limit).await?;
     if bytes.is_empty() {
-        return Ok(Preconditions::default());
+        return Ok((Preconditions::default(), false));
     }
     let opts = parse_json(&bytes)?;
     let field = |f: &str| opts["preconditions"][f].as_str().map(str::to_string);
-    Ok(Preconditions {
+    let dry_run = opts["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
+    let pre = Preconditions {
         resource_version: field("resourceVersion"),
         uid: field("uid"),
-    })
+    };
+    Ok((pre, dry_run))
 }
 
 /// The media type of a `Content-Type` value, without its parameters.

@@ -58,7 +58,17 @@ impl ApiServer {
             is_watch: is_watch_uri(&uri),
             at: t,
         };
+        let authorized = self.shared.config.bearer_token.as_ref().is_none_or(|t| {
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                == Some(t.as_str())
+        });
         let resp = match self.verdict(&info) {
+            _ if !authorized => {
+                error_response(&ApiError::other(401, "Unauthorized", "Unauthorized"))
+            }
             Verdict::Respond(e) => error_response(&e),
             Verdict::EmptyWatch if info.is_watch => {
                 self.count(|s| s.watches += 1);

@@ -17,6 +17,23 @@ impl ApiServer {
         self.write_and_poke(|store| store.put(obj, now))
     }
 
+    /// Creates an object as a `POST` would (a CRD starts serving its resource), for objects
+    /// preloaded by `kube-chaos serve --crd/--objects`. Returns the stored object.
+    pub fn create_object(&self, obj: Value) -> Result<Arc<Value>, ApiError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = obj["kind"].as_str().unwrap_or("").to_string();
+        let res = self
+            .read(|store| store.resources().find_kind(&api_version, &kind))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no resource serves apiVersion {api_version:?} kind {kind:?}"
+                ))
+            })?;
+        let ns = obj["metadata"]["namespace"].as_str().map(str::to_string);
+        let ns = ns.or_else(|| self.resource(res).namespaced.then(|| "default".to_string()));
+        self.create(res, ns, obj, &Default::default())
+    }
+
     /// Deletes an object straight from the store (workload generators, tests), honouring
     /// finalizers like an API delete. Returns the deleted (or deletion-marked) object.
     pub fn delete_object(

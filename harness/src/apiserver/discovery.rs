@@ -33,7 +33,7 @@ pub fn core_versions() -> Value {
 
 fn groups(resources: &Resources) -> BTreeMap<&str, Vec<&str>> {
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for t in resources.all().iter().filter(|t| !t.group.is_empty()) {
+    for t in resources.all().filter(|t| !t.group.is_empty()) {
         let versions = groups.entry(&t.group).or_default();
         if !versions.contains(&t.version.as_str()) {
             versions.push(&t.version);
@@ -84,13 +84,31 @@ fn resource_doc(t: &ResourceType) -> Value {
     doc
 }
 
+/// The `plural/status` and `plural/scale` entries of a type that has those subresources.
+fn subresource_docs(t: &ResourceType) -> Vec<Value> {
+    let sub = |name: &str, kind: &str| {
+        json!({"name": format!("{}/{name}", t.plural), "singularName": "", "namespaced": t.namespaced,
+               "kind": kind, "verbs": ["get", "patch", "update"]})
+    };
+    let mut out = Vec::new();
+    if t.status_subresource {
+        out.push(sub("status", &t.kind));
+    }
+    if t.scale_subresource.is_some() {
+        let mut scale = sub("scale", "Scale");
+        scale["group"] = json!("autoscaling");
+        scale["version"] = json!("v1");
+        out.push(scale);
+    }
+    out
+}
+
 /// `/api/v1` or `/apis/G/V`, if that group version is served.
 pub fn resource_list(resources: &Resources, group: &str, version: &str) -> Option<Value> {
     let served: Vec<Value> = resources
         .all()
-        .iter()
         .filter(|t| t.group == group && t.version == version)
-        .map(resource_doc)
+        .flat_map(|t| std::iter::once(resource_doc(t)).chain(subresource_docs(t)))
         .collect();
     if served.is_empty() {
         return None;

@@ -20,7 +20,7 @@ impl ApiServer {
         q: &Query,
     ) -> Result<Value, ApiError> {
         self.count(|s| s.lists += 1);
-        let (labels, fields) = q.selectors()?;
+        let (labels, fields) = q.selectors(&self.resource(res).kind)?;
         let plan = ListPlan::from_query(q)?;
         let keep = |o: &Value| labels.matches_object(o) && fields.matches_object(o);
         let ns = ns.as_deref();

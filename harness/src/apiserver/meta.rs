@@ -73,6 +73,11 @@ pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>)
         current["metadata"]["resourceVersion"].clone(),
     );
     meta.remove("generateName");
+    // kube-apiserver keeps the managed fields of an update that does not send them.
+    if let Some(managed) = current["metadata"].get("managedFields") {
+        meta.entry("managedFields")
+            .or_insert_with(|| managed.clone());
+    }
 }
 
 fn without(obj: &Value, fields: &[&str]) -> Value {

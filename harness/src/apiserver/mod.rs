@@ -2,15 +2,22 @@
 //! watch cache, behind one HTTP service that speaks the Kubernetes API (DESIGN.md §3).
 //!
 //! Files, in the order a request flows through them (arrows point down only):
-//! - `connection.rs`: HTTP/1.1 on any byte stream; each request counted, put to the
-//!   hooks' [`Verdict`] (`hook.rs`), dispatched, and written to the access log.
+//! - `connection.rs`: HTTP/1.1 on any byte stream; each request checked for the bearer token
+//!   (when configured), counted, put to the hooks' [`Verdict`] (`hook.rs`), dispatched, and
+//!   written to the access log.
 //! - `routing.rs`: what a path names, and the dispatch to a handler.
-//! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists.
+//! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists; `openapi.rs`: `/openapi/v2`
+//!   and `/openapi/v3` from k8s-openapi's schemas and CRDs' `openAPIV3Schema`.
 //! - `list.rs`: list planning (cache or store, exact revisions), pagination, continue tokens.
 //! - `watch.rs`: watch requests, where a stream starts, and its loop (initial events,
-//!   bookmarks, deadlines, 410 in-stream).
-//! - `object.rs`: create, get, update, merge patch (`merge.rs`), delete.
-//! - `query.rs` and `body.rs`: query parameters, request and response bodies.
+//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events.
+//! - `object.rs`: create, get, update, patch, delete, on an object or its `/status`, with the
+//!   write options (dry run, strict validation); `patch.rs`: merge, JSON and strategic merge
+//!   patch; `apply.rs`: server-side apply and managed fields; `scale.rs`: `/scale`;
+//!   `validate.rs`: `fieldValidation=Strict`; `crd.rs`: CRDs written through the API;
+//!   `namespace.rs`: namespace termination.
+//! - `query.rs` and `body.rs`: query parameters and write options, request and response
+//!   bodies; `protobuf.rs`: protobuf bodies (k8s-pb) for kubectl's generators.
 //! - `store.rs`: the synchronous MVCC core ("etcd"), with `meta.rs`'s object helpers;
 //!   `cache.rs`: a replica's watch cache (ring, lag, pause); `selector.rs`: label and field
 //!   selectors; `resource.rs`: the served types; `error.rs`: `Status` errors and
@@ -25,24 +32,32 @@
 //! The server is transport-agnostic: [`ApiServer::serve_connection`] serves any byte stream,
 //! the turmoil glue in [`crate::net`] and the `serve` mode on a real TCP listener both use it.
 
+mod apply;
 mod body;
 mod cache;
 mod connection;
 mod control;
+mod crd;
 mod direct;
 mod discovery;
 mod error;
 mod hook;
 mod list;
-mod merge;
 mod meta;
+mod namespace;
 mod object;
+mod openapi;
+mod patch;
+mod protobuf;
 mod query;
 mod resource;
 mod routing;
+mod scale;
 mod selector;
 mod signal;
 mod store;
+mod table;
+mod validate;
 mod watch;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,6 +99,9 @@ pub struct ClusterConfig {
     pub crds: Vec<ResourceType>,
     /// Largest request body accepted (kube-apiserver: 3 MiB).
     pub max_body_bytes: usize,
+    /// When set, every request must carry `Authorization: Bearer <token>` (401 otherwise);
+    /// `kube-chaos serve --token`.
+    pub bearer_token: Option<String>,
     /// Record every request, response and streamed watch line (for determinism checks).
     pub access_log: bool,
     /// Keep every write after start-up, through compaction ([`ApiServer::history`]).
@@ -104,6 +122,7 @@ impl Default for ClusterConfig {
             compaction_interval: None,
             crds: Vec::new(),
             max_body_bytes: 3 * 1024 * 1024,
+            bearer_token: None,
             access_log: false,
             record_history: false,
             seed: 0,

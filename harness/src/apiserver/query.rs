@@ -93,12 +93,57 @@ impl Query {
         }
     }
 
-    pub(super) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    /// The label and field selectors, for objects of `kind`.
+    pub(super) fn selectors(&self, kind: &str) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let labels = LabelSelector::parse(self.str("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid labelSelector: {e}")))?;
-        let fields = FieldSelector::parse(self.str("fieldSelector").unwrap_or(""))
+        let fields = FieldSelector::parse_for_kind(self.str("fieldSelector").unwrap_or(""), kind)
             .map_err(|e| ApiError::bad_request(format!("invalid fieldSelector: {e}")))?;
         Ok((labels, fields))
+    }
+}
+
+/// The options of a write (`CreateOptions`, `UpdateOptions`, `PatchOptions`, `DeleteOptions`
+/// as query parameters).
+#[derive(Debug, Clone, Default)]
+pub(super) struct WriteOptions {
+    /// `dryRun=All`: everything but the commit.
+    pub(super) dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields are a 400.
+    pub(super) strict: bool,
+    /// `fieldManager`.
+    pub(super) field_manager: Option<String>,
+    /// `force` (server-side apply takes over conflicting fields).
+    pub(super) force: bool,
+}
+
+impl Query {
+    /// The write options; an unknown `dryRun` or `fieldValidation` value is a 400.
+    pub(super) fn write_options(&self) -> Result<WriteOptions, ApiError> {
+        let dry_run = match self.str("dryRun") {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid dryRun value {v:?}: supported values: \"All\""
+                )))
+            }
+        };
+        let strict = match self.str("fieldValidation") {
+            None | Some("" | "Ignore" | "Warn") => false,
+            Some("Strict") => true,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid fieldValidation value {v:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+                )))
+            }
+        };
+        Ok(WriteOptions {
+            dry_run,
+            strict,
+            field_manager: self.str("fieldManager").map(str::to_string),
+            force: self.bool("force")?,
+        })
     }
 }
 

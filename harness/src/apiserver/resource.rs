@@ -22,6 +22,23 @@ pub struct ResourceType {
     /// Short names for kubectl (`cm` for configmaps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub short_names: Vec<String>,
+    /// Served with a `/status` subresource: the main endpoint ignores `.status` changes and
+    /// `/status` writes only `.status`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub status_subresource: bool,
+    /// Served with a `/scale` subresource: `(specReplicasPath, statusReplicasPath)`, as JSON
+    /// paths like `.spec.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_subresource: Option<(String, String)>,
+    /// `metadata.generation` is maintained (CRDs and workload kinds; not ConfigMaps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generation: bool,
+    /// A CRD version's `additionalPrinterColumns`: (name, type, jsonPath).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub printer_columns: Vec<(String, String, String)>,
+    /// The OpenAPI v3 schema of a CRD version (`openAPIV3Schema`), if declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 impl ResourceType {
@@ -34,7 +51,24 @@ impl ResourceType {
             plural: plural.into(),
             namespaced,
             short_names: Vec::new(),
+            status_subresource: false,
+            scale_subresource: None,
+            generation: !group.is_empty(),
+            printer_columns: Vec::new(),
+            schema: None,
         }
+    }
+
+    /// The same type with a `/status` subresource.
+    pub fn with_status(mut self) -> Self {
+        self.status_subresource = true;
+        self
+    }
+
+    /// The same type with `metadata.generation` maintained.
+    pub fn with_generation(mut self) -> Self {
+        self.generation = true;
+        self
     }
 
     /// The same type with kubectl short names.
@@ -64,15 +98,33 @@ impl ResourceType {
     /// The built-in resources every simulated cluster serves.
     pub fn builtins() -> Vec<ResourceType> {
         vec![
-            Self::new("", "v1", "Namespace", "namespaces", false).with_short_names(&["ns"]),
-            Self::new("", "v1", "Node", "nodes", false).with_short_names(&["no"]),
-            Self::new("", "v1", "Pod", "pods", true).with_short_names(&["po"]),
+            Self::new("", "v1", "Namespace", "namespaces", false)
+                .with_short_names(&["ns"])
+                .with_status(),
+            Self::new("", "v1", "Node", "nodes", false)
+                .with_short_names(&["no"])
+                .with_status(),
+            Self::new("", "v1", "Pod", "pods", true)
+                .with_short_names(&["po"])
+                .with_status()
+                .with_generation(),
             Self::new("", "v1", "ConfigMap", "configmaps", true).with_short_names(&["cm"]),
             Self::new("", "v1", "Secret", "secrets", true),
-            Self::new("", "v1", "Service", "services", true).with_short_names(&["svc"]),
+            Self::new("", "v1", "Service", "services", true)
+                .with_short_names(&["svc"])
+                .with_status(),
             Self::new("", "v1", "ServiceAccount", "serviceaccounts", true)
                 .with_short_names(&["sa"]),
             Self::new("", "v1", "Event", "events", true).with_short_names(&["ev"]),
+            Self::new(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                false,
+            )
+            .with_short_names(&["crd", "crds"])
+            .with_status(),
         ]
     }
 }
@@ -81,6 +133,8 @@ impl ResourceType {
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
     types: Vec<ResourceType>,
+    /// Indexes of CRD types deleted through the API (kept so that indexes stay stable).
+    retired: std::collections::BTreeSet<usize>,
 }
 
 impl Resources {
@@ -99,7 +153,36 @@ impl Resources {
             }
             types.push(crd.clone());
         }
-        Ok(Self { types })
+        Ok(Self {
+            types,
+            retired: Default::default(),
+        })
+    }
+
+    /// Serves `t` (a CRD created or updated through the API): replaces the served type of the
+    /// same group and plural, or adds it. Returns its index.
+    pub fn serve(&mut self, t: ResourceType) -> usize {
+        let same = |u: &ResourceType| u.group == t.group && u.plural == t.plural;
+        let existing =
+            (0..self.types.len()).find(|i| !self.retired.contains(i) && same(&self.types[*i]));
+        match existing {
+            Some(i) if self.types[i].version == t.version => {
+                self.types[i] = t;
+                i
+            }
+            other => {
+                if let Some(i) = other {
+                    self.retired.insert(i);
+                }
+                self.types.push(t);
+                self.types.len() - 1
+            }
+        }
+    }
+
+    /// Stops serving the type at `id` (its CRD was deleted).
+    pub fn retire(&mut self, id: usize) {
+        self.retired.insert(id);
     }
 
     /// The resource at an index.
@@ -109,21 +192,36 @@ impl Resources {
 
     /// Finds a resource by group, version and plural.
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<usize> {
-        self.types
-            .iter()
-            .position(|t| t.group == group && t.version == version && t.plural == plural)
+        (0..self.types.len()).find(|i| {
+            let t = &self.types[*i];
+            !self.retired.contains(i)
+                && t.group == group
+                && t.version == version
+                && t.plural == plural
+        })
     }
 
     /// Finds a resource by apiVersion and kind.
     pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<usize> {
-        self.types
-            .iter()
-            .position(|t| t.api_version() == api_version && t.kind == kind)
+        (0..self.types.len()).find(|i| {
+            let t = &self.types[*i];
+            !self.retired.contains(i) && t.api_version() == api_version && t.kind == kind
+        })
     }
 
-    /// All resource types.
-    pub fn all(&self) -> &[ResourceType] {
-        &self.types
+    /// All served resource types.
+    pub fn all(&self) -> impl Iterator<Item = &ResourceType> + '_ {
+        self.types
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.retired.contains(i))
+            .map(|(_, t)| t)
+    }
+
+    /// The index of `customresourcedefinitions`.
+    pub fn crds(&self) -> usize {
+        self.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("CRDs are a built-in")
     }
 
     /// The index of `namespaces`.

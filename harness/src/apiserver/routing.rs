@@ -5,13 +5,15 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::Value;
 
-use super::body::{json_response, read_json, Body};
-use super::discovery;
+use super::body::{json_response, object_response, read_json, Body};
 use super::error::ApiError;
+use super::object::{Part, Target};
 use super::query::Query;
 use super::resource::Resources;
+use super::store::ObjKey;
 use super::watch::WatchRequest;
 use super::ApiServer;
+use super::{discovery, openapi, table};
 
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,19 +22,12 @@ enum Route {
     CoreVersions,
     Groups,
     Group(String),
-    ResourceList {
-        group: String,
-        version: String,
-    },
-    Collection {
-        res: usize,
-        ns: Option<String>,
-    },
-    Object {
-        res: usize,
-        ns: Option<String>,
-        name: String,
-    },
+    ResourceList { group: String, version: String },
+    Collection { res: usize, ns: Option<String> },
+    Object(Target),
+    OpenApiV2,
+    OpenApiV3,
+    OpenApiV3GroupVersion(String),
 }
 
 fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
@@ -42,6 +37,9 @@ fn route(server: &ApiServer, path: &str) -> Result<Route, ApiError> {
     };
     match segs.as_slice() {
         ["version"] => Ok(Route::Version),
+        ["openapi", "v2"] => Ok(Route::OpenApiV2),
+        ["openapi", "v3"] => Ok(Route::OpenApiV3),
+        ["openapi", "v3", gv @ ..] => Ok(Route::OpenApiV3GroupVersion(gv.join("/"))),
         ["api"] => Ok(Route::CoreVersions),
         ["api", "v1"] => Ok(Route::ResourceList {
             group: String::new(),
@@ -79,16 +77,26 @@ fn resource_route(
     if ns.is_some() && !namespaced {
         return Err(ApiError::no_route(path));
     }
-    let ns = ns.map(str::to_string);
-    match name {
-        [] => Ok(Route::Collection { res, ns }),
-        [name] | [name, "status"] if ns.is_some() || !namespaced => Ok(Route::Object {
-            res,
-            ns,
-            name: name.to_string(),
-        }),
-        _ => Err(ApiError::no_route(path)),
-    }
+    let ty = resources.get(res);
+    let part = match name {
+        [] => {
+            return Ok(Route::Collection {
+                res,
+                ns: ns.map(str::to_string),
+            })
+        }
+        _ if ns.is_none() && namespaced => return Err(ApiError::no_route(path)),
+        [_] => Part::Main,
+        [_, "status"] if ty.status_subresource => Part::Status,
+        [_, "scale"] if ty.scale_subresource.is_some() => Part::Scale,
+        _ => return Err(ApiError::no_route(path)),
+    };
+    let key = ObjKey {
+        res,
+        ns: ns.unwrap_or_default().to_string(),
+        name: name[0].to_string(),
+    };
+    Ok(Route::Object(Target { key, part }))
 }
 
 impl ApiServer {
@@ -105,6 +113,12 @@ impl ApiServer {
         let route = route(self, req.uri().path())?;
         let query = Query::parse(req.uri().query());
         let method = req.method().clone();
+        let accept = req
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let accept = accept.as_deref();
         let ok = |v: Value| Ok(json_response(200, &v));
         let resources = || self.resources();
         match (route, method) {
@@ -118,18 +132,70 @@ impl ApiServer {
                     .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
             }
             (Route::Collection { res, ns }, Method::GET) if query.bool("watch")? => {
-                let w = WatchRequest::parse(res, ns, &query)?;
+                let mut w = WatchRequest::parse(res, &self.resource(res).kind, ns, &query)?;
+                if table::wanted(accept) {
+                    let include = query.str("includeObject") == Some("Object");
+                    w.table = Some((self.resource(res), include));
+                }
                 self.watch(replica, w).await
             }
             (Route::Collection { res, ns }, Method::GET) => {
-                self.list(replica, res, ns, &query).await.and_then(ok)
+                let list = self.list(replica, res, ns, &query).await?;
+                ok(self.maybe_table(res, list, accept, &query, true))
             }
             (Route::Collection { res, ns }, Method::POST) => {
+                let opts = query.write_options()?;
                 let body = read_json(req, self.config().max_body_bytes).await?;
-                self.create(res, ns, body).map(|v| json_response(201, &v))
+                self.create(res, ns, body, &opts)
+                    .map(|v| object_response(201, &v, accept))
             }
-            (Route::Object { res, ns, name }, m) => self.object(res, ns, name, m, req).await,
+            (Route::Object(target), m) if target.part == Part::Scale => {
+                ok(self.scale(&target, m, &query, req).await?)
+            }
+            (Route::Object(target), m) => {
+                let (res, get) = (target.key.res, m == Method::GET);
+                let (code, v) = self.object(target, m, &query, req).await?;
+                if get && table::wanted(accept) {
+                    return ok(self.maybe_table(res, v, accept, &query, false));
+                }
+                Ok(object_response(code, &v, accept))
+            }
+            (Route::OpenApiV2, Method::GET) => ok(openapi::v2(&resources())),
+            (Route::OpenApiV3, Method::GET) => ok(openapi::v3_root(&resources())),
+            (Route::OpenApiV3GroupVersion(gv), Method::GET) => {
+                openapi::v3_group_version(&resources(), &gv)
+                    .map_or_else(|| Err(ApiError::no_route(req.uri().path())), ok)
+            }
             (_, m) => Err(ApiError::method_not_allowed(m.as_str(), req.uri().path())),
+        }
+    }
+}
+
+impl ApiServer {
+    /// A list (`is_list`) or one object as the client asked: a Table for `as=Table`.
+    fn maybe_table(
+        &self,
+        res: usize,
+        v: Value,
+        accept: Option<&str>,
+        query: &Query,
+        is_list: bool,
+    ) -> Value {
+        if !table::wanted(accept) {
+            return v;
+        }
+        let include = query.str("includeObject") == Some("Object");
+        let ty = self.resource(res);
+        let now = self.now();
+        if is_list {
+            let items: Vec<&Value> = v["items"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            table::render(&ty, &items, v["metadata"].clone(), include, now)
+        } else {
+            let meta = serde_json::json!({"resourceVersion": v["metadata"]["resourceVersion"]});
+            table::render(&ty, &[&v], meta, include, now)
         }
     }
 }
@@ -151,21 +217,30 @@ mod tests {
                 ns: Some("a".into())
             }
         );
+        let target = |res, ns: &str, name: &str, part| {
+            Route::Object(Target {
+                key: ObjKey {
+                    res,
+                    ns: ns.into(),
+                    name: name.into(),
+                },
+                part,
+            })
+        };
         assert_eq!(
             at(&["namespaces", "a", "pods", "p", "status"]).unwrap(),
-            Route::Object {
-                res: pods,
-                ns: Some("a".into()),
-                name: "p".into()
-            }
+            target(pods, "a", "p", Part::Status)
         );
         assert_eq!(
             at(&["nodes", "n"]).unwrap(),
-            Route::Object {
-                res: nodes,
-                ns: None,
-                name: "n".into()
-            }
+            target(nodes, "", "n", Part::Main)
+        );
+        // ConfigMaps have no status subresource.
+        assert_eq!(
+            at(&["namespaces", "a", "configmaps", "c", "status"])
+                .unwrap_err()
+                .code,
+            404
         );
         // A namespaced object needs its namespace; a cluster-scoped one has none.
         assert_eq!(at(&["pods", "p"]).unwrap_err().code, 404);

@@ -297,19 +297,54 @@ fn validate_value(key: &str, value: &str) -> Result<(), SelectorError> {
 /// A parsed field selector. Empty matches everything.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldSelector {
-    /// (field, value, equal?) triples.
-    terms: Vec<(Field, String, bool)>,
+    /// (JSON pointer of the field, value, equal?) triples.
+    terms: Vec<(&'static str, String, bool)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Name,
-    Namespace,
+/// The fields kube-apiserver indexes for a kind besides `metadata.name` and
+/// `metadata.namespace`, with where they live in the object.
+fn kind_fields(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "Event" => &[
+            ("involvedObject.kind", "/involvedObject/kind"),
+            ("involvedObject.namespace", "/involvedObject/namespace"),
+            ("involvedObject.name", "/involvedObject/name"),
+            ("involvedObject.uid", "/involvedObject/uid"),
+            ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
+            (
+                "involvedObject.resourceVersion",
+                "/involvedObject/resourceVersion",
+            ),
+            ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
+            ("reason", "/reason"),
+            ("reportingComponent", "/reportingComponent"),
+            ("source", "/source/component"),
+            ("type", "/type"),
+        ],
+        "Pod" => &[
+            ("spec.nodeName", "/spec/nodeName"),
+            ("spec.restartPolicy", "/spec/restartPolicy"),
+            ("spec.schedulerName", "/spec/schedulerName"),
+            ("spec.serviceAccountName", "/spec/serviceAccountName"),
+            ("status.phase", "/status/phase"),
+            ("status.podIP", "/status/podIP"),
+            ("status.nominatedNodeName", "/status/nominatedNodeName"),
+        ],
+        "Secret" => &[("type", "/type")],
+        "Namespace" => &[("status.phase", "/status/phase")],
+        _ => &[],
+    }
 }
 
 impl FieldSelector {
-    /// Parses the `fieldSelector` query value.
+    /// Parses the `fieldSelector` query value (`metadata.name` and `metadata.namespace`).
     pub fn parse(s: &str) -> Result<Self, SelectorError> {
+        Self::parse_for_kind(s, "")
+    }
+
+    /// Parses the `fieldSelector` query value for objects of `kind`, which may also select on
+    /// the fields kube-apiserver indexes for it (events: `involvedObject.*`, `reason`, ...).
+    pub fn parse_for_kind(s: &str, kind: &str) -> Result<Self, SelectorError> {
         let mut terms = Vec::new();
         if s.trim().is_empty() {
             return Ok(Self { terms });
@@ -325,9 +360,13 @@ impl FieldSelector {
             let value =
                 unescape(&term[field + op_len..]).map_err(|reason| syntax(&term, reason))?;
             let field = match name {
-                "metadata.name" => Field::Name,
-                "metadata.namespace" => Field::Namespace,
-                other => return Err(SelectorError::UnsupportedField(other.to_string())),
+                "metadata.name" => "/metadata/name",
+                "metadata.namespace" => "/metadata/namespace",
+                other => kind_fields(kind)
+                    .iter()
+                    .find(|(f, _)| *f == other)
+                    .map(|(_, pointer)| *pointer)
+                    .ok_or_else(|| SelectorError::UnsupportedField(other.to_string()))?,
             };
             terms.push((field, value, equal));
         }
@@ -336,11 +375,7 @@ impl FieldSelector {
 
     /// Whether the object satisfies every term.
     pub fn matches_object(&self, object: &Value) -> bool {
-        self.terms.iter().all(|(field, value, equal)| {
-            let pointer = match field {
-                Field::Name => "/metadata/name",
-                Field::Namespace => "/metadata/namespace",
-            };
+        self.terms.iter().all(|(pointer, value, equal)| {
             let actual = object
                 .pointer(pointer)
                 .and_then(Value::as_str)
@@ -497,5 +532,17 @@ mod tests {
             .to_string()
             .contains("metadata.name"));
         assert!(FieldSelector::parse(r"metadata.name=a\q").is_err());
+    }
+
+    #[test]
+    fn events_select_on_their_involved_object_as_kubectl_describe_asks() {
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "p", "namespace": "ns"}, "type": "Normal"});
+        let f = |s: &str| FieldSelector::parse_for_kind(s, "Event").unwrap();
+        assert!(f(
+            "involvedObject.name=p,involvedObject.namespace=ns,involvedObject.kind=Pod,type=Normal"
+        )
+        .matches_object(&ev));
+        assert!(!f("involvedObject.name=q").matches_object(&ev));
+        assert!(FieldSelector::parse_for_kind("involvedObject.name=p", "ConfigMap").is_err());
     }
 }

@@ -85,7 +85,7 @@ pub struct Preconditions {
 }
 
 /// The MVCC store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Store {
     resources: Resources,
     rev: u64,
@@ -127,6 +127,44 @@ impl Store {
     /// The resource types served.
     pub fn resources(&self) -> &Resources {
         &self.resources
+    }
+
+    /// The resource types served, to add or retire CRDs (`crd.rs`).
+    pub(super) fn resources_mut(&mut self) -> &mut Resources {
+        &mut self.resources
+    }
+
+    /// Keys of the live objects of resource `res` (any namespace), or of every resource in
+    /// namespace `ns`, in key order.
+    pub(super) fn live_keys(&self, res: Option<usize>, ns: Option<&str>) -> Vec<ObjKey> {
+        self.objects
+            .iter()
+            .filter(|(k, v)| {
+                res.is_none_or(|r| k.res == r)
+                    && ns.is_none_or(|n| k.ns == n)
+                    && v.last().is_some_and(|v| v.obj.is_some())
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Commits `obj` as the new version of a live object, bypassing update rules (the
+    /// server's own writes: namespace termination, CRD status).
+    pub(super) fn commit_modified(
+        &mut self,
+        key: &ObjKey,
+        obj: Map<String, Value>,
+        now: Duration,
+    ) -> Written {
+        self.commit(key.clone(), Some(obj), EventType::Modified, now)
+    }
+
+    /// Removes a live object at once, finalizers or not; `None` if absent.
+    pub(super) fn remove_now(&mut self, key: &ObjKey, now: Duration) -> Option<Written> {
+        let Value::Object(obj) = (**self.get(key)?).clone() else {
+            unreachable!("stored objects are JSON objects")
+        };
+        Some(self.remove(key, obj, now))
     }
 
     /// The current revision.
@@ -252,7 +290,11 @@ impl Store {
         }
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(timestamp(now)));
-        meta.insert("generation".into(), json!(1));
+        if self.resources.get(res).generation {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         meta.remove("generateName");
@@ -318,7 +360,7 @@ impl Store {
         if same_content(&current, &obj) {
             return Ok(current);
         }
-        if spec_changed(&current, &obj) {
+        if self.resources.get(key.res).generation && spec_changed(&current, &obj) {
             let generation = current["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             metadata_mut(&mut obj).insert("generation".into(), json!(generation));
         }
@@ -531,7 +573,7 @@ impl Store {
     }
 }
 
-fn check_preconditions(
+pub(super) fn check_preconditions(
     current: &Value,
     pre: &Preconditions,
     plural: &str,
@@ -674,15 +716,34 @@ mod tests {
 
     #[test]
     fn generation_moves_only_when_non_metadata_content_changes() {
+        // Pods keep a generation (kube-apiserver 1.34); a label change leaves it, a spec
+        // change bumps it.
         let mut s = store();
-        s.create(3, "default", cm("a", "1"), Duration::ZERO)
-            .unwrap();
-        let mut labelled = cm("a", "1");
+        let pod = |image: &str| {
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        s.create(2, "default", pod("a"), Duration::ZERO).unwrap();
+        let pod_key = ObjKey { res: 2, ..key("p") };
+        let mut labelled = pod("a");
         labelled["metadata"]["labels"] = json!({"x": "y"});
-        let v = s.update(&key("a"), labelled, Duration::ZERO).unwrap();
+        let v = s.update(&pod_key, labelled, Duration::ZERO).unwrap();
         assert_eq!(v["metadata"]["generation"], 1);
-        let v = s.update(&key("a"), cm("a", "2"), Duration::ZERO).unwrap();
+        let v = s.update(&pod_key, pod("b"), Duration::ZERO).unwrap();
         assert_eq!(v["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn config_maps_have_no_generation_as_in_kube_apiserver() {
+        let mut s = store();
+        let v = s
+            .create(3, "default", cm("a", "1"), Duration::ZERO)
+            .unwrap();
+        assert!(v["metadata"].get("generation").is_none());
+        let v = s.update(&key("a"), cm("a", "2"), Duration::ZERO).unwrap();
+        assert!(v["metadata"].get("generation").is_none());
     }
 
     #[test]

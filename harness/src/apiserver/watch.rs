@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use super::body::{json_stream_response, Body};
 use super::error::ApiError;
 use super::query::{list_options_invalid, Query, RvMatch};
+use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{EventType, StoreEvent};
-use super::{ApiServer, WatchControl};
+use super::{table, ApiServer, WatchControl};
 
 /// A validated watch request.
 #[derive(Debug, Clone)]
@@ -31,11 +32,18 @@ pub(super) struct WatchRequest {
     timeout: Option<Duration>,
     bookmarks: bool,
     initial_events: bool,
+    /// `as=Table`: events carry one-row Tables of this type (with whole objects?).
+    pub(super) table: Option<(ResourceType, bool)>,
 }
 
 impl WatchRequest {
-    pub(super) fn parse(res: usize, ns: Option<String>, q: &Query) -> Result<Self, ApiError> {
-        let (labels, fields) = q.selectors()?;
+    pub(super) fn parse(
+        res: usize,
+        kind: &str,
+        ns: Option<String>,
+        q: &Query,
+    ) -> Result<Self, ApiError> {
+        let (labels, fields) = q.selectors(kind)?;
         let rv = q.resource_version()?;
         let rv_match = q.rv_match()?;
         let initial_events = q.bool("sendInitialEvents")?;
@@ -62,6 +70,7 @@ impl WatchRequest {
             timeout,
             bookmarks,
             initial_events,
+            table: None,
         })
     }
 
@@ -106,6 +115,19 @@ enum Start {
     From { cursor: u64 },
     /// The requested revision left the window: one in-stream 410, then close.
     TooOld { requested: u64, window_start: u64 },
+}
+
+impl WatchRequest {
+    /// The line of one event: the object, or its one-row Table.
+    fn line(&self, kind: &str, obj: &Value, now: Duration) -> Bytes {
+        match &self.table {
+            None => event_line(kind, obj),
+            Some((ty, include)) => {
+                let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+                event_line(kind, &table::render(ty, &[obj], meta, *include, now))
+            }
+        }
+    }
 }
 
 fn event_line(kind: &str, obj: &Value) -> Bytes {
@@ -224,7 +246,8 @@ impl ApiServer {
             Start::From { cursor } => cursor,
             Start::Initial { objects, cursor } => {
                 for o in objects {
-                    if !self.send(replica, id, &tx, event_line("ADDED", &o)).await {
+                    let line = w.line("ADDED", &o, self.now());
+                    if !self.send(replica, id, &tx, line).await {
                         return;
                     }
                 }
@@ -327,6 +350,7 @@ impl ApiServer {
         cursor: u64,
         generation: u64,
     ) -> Option<(Vec<Bytes>, u64)> {
+        let now = self.now();
         self.with_cache(replica, |cache, _| {
             if cache.generation() != generation {
                 return None;
@@ -334,7 +358,7 @@ impl ApiServer {
             let lines = cache
                 .events_after(cursor)?
                 .filter_map(|ev| w.translate(ev))
-                .map(|(kind, obj)| event_line(kind.as_str(), &obj))
+                .map(|(kind, obj)| w.line(kind.as_str(), &obj, now))
                 .collect();
             Some((lines, cache.synced()))
         })

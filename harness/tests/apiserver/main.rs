@@ -11,6 +11,7 @@ mod replicas;
 mod runtime_watcher;
 mod turmoil_tcp;
 mod watch;
+mod write_path;
 
 use std::time::Duration;
 
