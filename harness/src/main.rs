@@ -83,32 +83,36 @@ enum Command {
         seed: u64,
     },
     /// Serve the simulated apiserver on a real loopback port (for kubectl and other clients).
-    Serve {
-        /// TCP port (0 picks a free one).
-        #[arg(long, default_value_t = 6443)]
-        port: u16,
-        /// Address to bind; loopback unless told otherwise.
-        #[arg(long, default_value = "127.0.0.1")]
-        address: std::net::IpAddr,
-        /// CRDs to serve from the start (YAML or JSON; several documents or a List); repeatable.
-        #[arg(long = "crd", value_name = "FILE")]
-        crds: Vec<PathBuf>,
-        /// Objects to create at start, after the CRDs (YAML or JSON); repeatable.
-        #[arg(long = "objects", value_name = "FILE")]
-        objects: Vec<PathBuf>,
-        /// Require `Authorization: Bearer <TOKEN>` on every request (401 otherwise).
-        #[arg(long)]
-        token: Option<String>,
-        /// Apiserver replicas; connections are spread over them in turn.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
-        replicas: u64,
-        /// Events each replica's watch cache keeps.
-        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-        watch_cache_capacity: u64,
-        /// Seed for uids and watch timeouts.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Serve(ServeArgs),
+}
+
+/// `kube-chaos serve`'s flags.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TCP port (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// Address to bind; loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: std::net::IpAddr,
+    /// CRDs to serve from the start (YAML or JSON; several documents or a List); repeatable.
+    #[arg(long = "crd", value_name = "FILE")]
+    crds: Vec<PathBuf>,
+    /// Objects to create at start, after the CRDs (YAML or JSON); repeatable.
+    #[arg(long = "objects", value_name = "FILE")]
+    objects: Vec<PathBuf>,
+    /// Require `Authorization: Bearer <TOKEN>` on every request (401 otherwise).
+    #[arg(long)]
+    token: Option<String>,
+    /// Apiserver replicas; connections are spread over them in turn.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    replicas: u64,
+    /// Events each replica's watch cache keeps.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    watch_cache_capacity: u64,
+    /// Seed for uids and watch timeouts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,37 +185,34 @@ fn main() -> ExitCode {
             print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
         }
-        Command::Serve {
-            port,
-            address,
-            crds,
-            objects,
-            token,
-            replicas,
-            watch_cache_capacity,
-            seed,
-        } => {
-            let config = apiserver::ClusterConfig {
-                replicas: replicas as usize,
-                watch_cache_capacity: watch_cache_capacity as usize,
-                seed,
-                ..Default::default()
-            };
-            let mut preload = Vec::new();
-            for path in crds.iter().chain(&objects) {
-                match kube_chaos_harness::serve::read_objects(path) {
-                    Ok(objs) => preload.extend(objs),
-                    Err(e) => {
-                        eprintln!("kube-chaos serve: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-            let opts = kube_chaos_harness::serve::ServeOptions { preload, token };
-            serve((address, port).into(), config, opts)
-        }
+        Command::Serve(args) => serve_command(args),
         Command::Demo { seed } => demo(seed),
     }
+}
+
+/// `kube-chaos serve`: preload the files (exit 2 naming the bad one), then serve.
+fn serve_command(args: ServeArgs) -> ExitCode {
+    let config = apiserver::ClusterConfig {
+        replicas: args.replicas as usize,
+        watch_cache_capacity: args.watch_cache_capacity as usize,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let mut preload = Vec::new();
+    for path in args.crds.iter().chain(&args.objects) {
+        match kube_chaos_harness::serve::read_objects(path) {
+            Ok(objs) => preload.extend(objs),
+            Err(e) => {
+                eprintln!("kube-chaos serve: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let opts = kube_chaos_harness::serve::ServeOptions {
+        preload,
+        token: args.token,
+    };
+    serve((args.address, args.port).into(), config, opts)
 }
 
 /// `kube-chaos subjects`: the registry, the bug zoo last.
