@@ -1,4 +1,4 @@
-//! Each watch connection as its client saw it: when the request went out, from which
+//! Each watch connection as its client saw it (and each list it made): when the request went out, from which
 //! resourceVersion, and how it ended — the stream closed by the server, failed, was dropped
 //! by the client (its deadline, a restart), or the request was refused. A `tower` layer on
 //! the simulated `kube::Client` records them; nothing here changes a request or a response.
@@ -43,9 +43,24 @@ pub struct ClientWatch {
     pub end: WatchEnd,
 }
 
-/// The watch connections of a run (cheap to clone; clones share them).
+/// A list request a client made: when, and as which instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientList {
+    /// The subject instance that made it.
+    pub instance: usize,
+    /// When the request went out (simulated time since the start).
+    pub at: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Logs {
+    watches: Vec<ClientWatch>,
+    lists: Vec<ClientList>,
+}
+
+/// The watch connections and list requests of a run (cheap to clone; clones share them).
 #[derive(Debug, Clone, Default)]
-pub struct WatchLog(Arc<Mutex<Vec<ClientWatch>>>);
+pub struct WatchLog(Arc<Mutex<Logs>>);
 
 /// Simulated time since the start. Outside the simulation (a host's tasks dropped with the
 /// `Sim`) there is none: the caller reads the log before that.
@@ -56,11 +71,23 @@ fn now() -> Duration {
 impl WatchLog {
     /// Every watch so far, in the order the requests went out.
     pub fn watches(&self) -> Vec<ClientWatch> {
-        self.0.lock().expect("watch log").clone()
+        self.0.lock().expect("watch log").watches.clone()
+    }
+
+    /// Every list request so far, in order.
+    pub fn lists(&self) -> Vec<ClientList> {
+        self.0.lock().expect("watch log").lists.clone()
+    }
+
+    fn listed(&self, instance: usize) {
+        let at = now();
+        let mut log = self.0.lock().expect("watch log");
+        log.lists.push(ClientList { instance, at });
     }
 
     fn open(&self, instance: usize, resource_version: String) -> usize {
-        let mut log = self.0.lock().expect("watch log");
+        let mut logs = self.0.lock().expect("watch log");
+        let log = &mut logs.watches;
         log.push(ClientWatch {
             instance,
             resource_version,
@@ -73,7 +100,7 @@ impl WatchLog {
 
     fn end(&self, id: usize, end: WatchEnd) {
         let mut log = self.0.lock().expect("watch log");
-        let w = &mut log[id];
+        let w = &mut log.watches[id];
         if w.end == WatchEnd::Open {
             w.end = end;
             w.to = Some(now());
@@ -98,6 +125,20 @@ impl<S> Observed<S> {
             instance,
         }
     }
+}
+
+/// Whether a request is a list: a GET of a collection (`/api/v1/{plural}`,
+/// `/api/v1/namespaces/{ns}/{plural}`, the same under `/apis/{group}/{version}`) that is not
+/// a watch.
+fn is_list(method: &http::Method, path: &str, query: &str) -> bool {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rest = match segs.as_slice() {
+        ["api", _, rest @ ..] => rest,
+        ["apis", _, _, rest @ ..] => rest,
+        _ => return false,
+    };
+    let collection = rest.len() == 1 || (rest.len() == 3 && rest[0] == "namespaces");
+    method == http::Method::GET && collection && watch_rv(query).is_none()
 }
 
 /// The watch's `resourceVersion` if `query` asks for a watch.
@@ -130,7 +171,11 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let log = self.log.clone();
-        let id = watch_rv(req.uri().query().unwrap_or("")).map(|rv| log.open(self.instance, rv));
+        let query = req.uri().query().unwrap_or("");
+        if is_list(req.method(), req.uri().path(), query) {
+            log.listed(self.instance);
+        }
+        let id = watch_rv(query).map(|rv| log.open(self.instance, rv));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await;
@@ -199,6 +244,38 @@ mod tests {
         assert_eq!(watch_rv("watch=true&resourceVersion=12"), Some("12".into()));
         assert_eq!(watch_rv("watch=1"), Some(String::new()));
         assert_eq!(watch_rv("resourceVersion=12&limit=5"), None);
+    }
+
+    #[test]
+    fn lists_are_gets_of_collections_that_are_not_watches() {
+        let get = http::Method::GET;
+        assert!(is_list(
+            &get,
+            "/api/v1/namespaces/default/configmaps",
+            "limit=500"
+        ));
+        assert!(is_list(&get, "/api/v1/configmaps", ""));
+        assert!(is_list(
+            &get,
+            "/apis/apps/v1/namespaces/d/deployments",
+            "resourceVersion=0"
+        ));
+        assert!(!is_list(
+            &get,
+            "/api/v1/namespaces/default/configmaps/a",
+            ""
+        ));
+        assert!(!is_list(
+            &get,
+            "/api/v1/namespaces/default/configmaps",
+            "watch=true"
+        ));
+        assert!(!is_list(
+            &http::Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            ""
+        ));
+        assert!(!is_list(&get, "/version", ""));
     }
 
     #[test]

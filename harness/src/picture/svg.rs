@@ -151,7 +151,7 @@ fn marks(out: &mut String, scale: Scale, lane: &Lane, top: f64) {
             Mark::Expired(at) => tick(out, scale.x(*at), top, 3.0, 20.0, FLAG_FILL, "410 expired"),
             Mark::Error(at) => tick(out, scale.x(*at), top, 2.0, 20.0, "#ff7f0e", "error"),
             Mark::Write(at) => tick(out, scale.x(*at), top, 1.0, 12.0, "#7f7f7f", "write"),
-            Mark::Span { from, to, how } => span(out, scale, top, *from, *to, *how),
+            Mark::Span { from, to, how } => span(out, scale, top, *from, *to, how),
         };
     }
 }
@@ -179,14 +179,18 @@ fn span(
     top: f64,
     from: Duration,
     to: Duration,
-    how: SpanEnd,
+    how: &SpanEnd,
 ) -> std::fmt::Result {
     let (fill, opacity, what) = match how {
         SpanEnd::Ok => ("#2ca02c", 1.0, "reconcile ok".to_string()),
         SpanEnd::Retry => ("#ff7f0e", 1.0, "reconcile failed, retried".into()),
         SpanEnd::DeadLetter => (FLAG_FILL, 1.0, "reconcile dead-lettered".into()),
         SpanEnd::Running => ("#bbbbbb", 1.0, "reconcile running at the end".into()),
-        SpanEnd::Connection(end) => {
+        SpanEnd::Connection(end, rv) => {
+            let from = match rv.as_str() {
+                "" => "\"\"".to_string(),
+                rv => rv.to_string(),
+            };
             let (fill, what) = match end {
                 WatchEnd::Open => ("#c5b0d5", "watch, open at the end".to_string()),
                 WatchEnd::Closed => ("#9467bd", "watch, closed by the server".into()),
@@ -194,10 +198,10 @@ fn span(
                 WatchEnd::Dropped => ("#555555", "watch, given up by the client".into()),
                 WatchEnd::Refused(code) => (FLAG_FILL, format!("watch refused with {code}")),
             };
-            (fill, 0.35, what)
+            (fill, 0.35, format!("{what}, from resourceVersion {from}"))
         }
         SpanEnd::Watch { replica, early } => {
-            let how = if early { "ended early" } else { "timed out" };
+            let how = if *early { "ended early" } else { "timed out" };
             let what = format!("watch on apiserver-{replica}, {how}");
             (WATCH_FILLS[replica % WATCH_FILLS.len()], 0.45, what)
         }

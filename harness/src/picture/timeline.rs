@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::run::Report;
 use crate::scenario::Scenario;
 use crate::trace::{Delivery, Entry, ErrorKind, Outcome, Record};
-use crate::watch_log::{ClientWatch, WatchEnd};
+use crate::watch_log::WatchEnd;
 
 /// One thing drawn on a lane.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ pub enum Mark {
 }
 
 /// How a span ended (its colour).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpanEnd {
     /// A reconcile that succeeded.
     Ok,
@@ -48,7 +48,7 @@ pub enum SpanEnd {
     /// A reconcile still running at the end.
     Running,
     /// A watch connection as its client saw it, and how it ended.
-    Connection(WatchEnd),
+    Connection(WatchEnd, String),
     /// A watch on this replica; `early` when it ended before its `timeoutSeconds` (the
     /// subject's next watch began: dropped, expired, reset, or given up by the client).
     Watch {
@@ -112,7 +112,7 @@ pub const MAX_INSTANCE_LANES: usize = 40;
 impl Timeline {
     /// The timeline of `report`, a run of `scenario`.
     pub fn new(scenario: &Scenario, report: &Report) -> Self {
-        let mut lanes = instance_lanes(&report.entries, &report.client_watches, report.simulated);
+        let mut lanes = instance_lanes(report);
         lanes.extend(reconcile_lanes(&report.entries, report.simulated));
         lanes.push(watch_lane(report));
         lanes.push(Lane {
@@ -147,22 +147,27 @@ impl Timeline {
 
 /// One lane per subject instance (the first [`MAX_INSTANCE_LANES`]): its watch
 /// connections, starts, lists, deliveries, errors.
-fn instance_lanes(entries: &[Entry], watches: &[ClientWatch], end: Duration) -> Vec<Lane> {
+fn instance_lanes(report: &Report) -> Vec<Lane> {
     let mut lanes: BTreeMap<usize, Vec<Mark>> = BTreeMap::new();
-    for w in watches.iter().filter(|w| w.instance < MAX_INSTANCE_LANES) {
+    let shown = |i: usize| i < MAX_INSTANCE_LANES;
+    for w in report.client_watches.iter().filter(|w| shown(w.instance)) {
         lanes.entry(w.instance).or_default().push(Mark::Span {
             from: w.from,
-            to: w.to.unwrap_or(end),
-            how: SpanEnd::Connection(w.end),
+            to: w.to.unwrap_or(report.simulated),
+            how: SpanEnd::Connection(w.end, w.resource_version.clone()),
         });
     }
-    for e in entries {
+    for l in report.client_lists.iter().filter(|l| shown(l.instance)) {
+        lanes.entry(l.instance).or_default().push(Mark::List(l.at));
+    }
+    for e in &report.entries {
         let Some(i) = e.instance.filter(|i| *i < MAX_INSTANCE_LANES) else {
             continue;
         };
         let mark = match &e.record {
             Record::Start { .. } => Mark::Start(e.at),
-            Record::Listed { .. } => Mark::List(e.at),
+            // Lists are drawn from the client's own requests (above).
+            Record::Listed { .. } => continue,
             Record::Delivered {
                 how: Delivery::Delete { tombstone: true },
                 ..

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::scenario::Checker;
 use crate::trace::{self, Entry};
-use crate::watch_log::ClientWatch;
+use crate::watch_log::{ClientList, ClientWatch};
 
 /// Traces longer than this many lines are shown as head + tail in reports.
 pub const TRACE_SHOWN_LINES: usize = 300;
@@ -41,6 +41,8 @@ pub struct Report {
     pub watch_requests: Vec<WatchRequest>,
     /// Every watch connection as the subjects' clients saw it.
     pub client_watches: Vec<ClientWatch>,
+    /// Every list request the subjects' clients made.
+    pub client_lists: Vec<ClientList>,
     /// What the run did that the harness does not make deterministic (not rendered).
     pub uncontrolled: Uncontrolled,
 }

@@ -102,6 +102,7 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
     let stats = server.stats();
     // Before the hosts' tasks go: dropping them would end every open watch "now", outside
     // simulated time.
+    let client_lists = client_watches.lists();
     let client_watches = client_watches.watches();
     drop(sim);
     let history = configmap_history(&server, &recorder);
@@ -131,6 +132,7 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         entries,
         watch_requests,
         client_watches,
+        client_lists,
         uncontrolled: Uncontrolled::so_far().since(ours),
     })
 }
