@@ -92,6 +92,7 @@ pub mod demo;
 pub mod explore;
 pub mod mirror;
 pub mod net;
+pub mod operator;
 pub mod picture;
 pub mod run;
 pub mod scenario;
@@ -110,6 +111,7 @@ pub use kube_chaos_norandom as norandom;
 
 pub use apiserver::ApiServer;
 pub use net::client;
+pub use operator::Operator;
 pub use run::run;
 pub use scenario::Scenario;
 pub use seeded::seeded;

@@ -111,6 +111,22 @@ pub enum Record {
         /// How.
         outcome: Outcome,
     },
+    /// A workload write the store refused (what and why).
+    Workload(String),
+    /// A task on a user controller's host panicked (message and location).
+    Panic(String),
+    /// A user controller's main returned; `early` when the shutdown trigger had not fired.
+    Exited {
+        /// Returned before the shutdown trigger fired.
+        early: bool,
+    },
+    /// A user's quiet-state condition was evaluated and changed: it now holds, or not (why).
+    Condition {
+        /// Whether it holds.
+        holds: bool,
+        /// Why not (empty when it holds).
+        detail: String,
+    },
     /// A store write (rendered from the server's history).
     Write {
         /// `ADDED`, `MODIFIED`, `DELETED`.
@@ -277,6 +293,12 @@ fn describe(r: &Record) -> (&'static str, String) {
             ("reconciled", format!("{key} {}", outcome_text(outcome)))
         }
         Record::Write { kind, key, rv } => ("write", format!("{kind:<8} {key} rv={rv}")),
+        Record::Panic(message) => ("panic", message.clone()),
+        Record::Workload(refused) => ("workload", refused.clone()),
+        Record::Exited { early: true } => ("exited", "before the shutdown trigger".into()),
+        Record::Exited { early: false } => ("exited", "after the shutdown trigger".into()),
+        Record::Condition { holds: true, .. } => ("condition", "holds".into()),
+        Record::Condition { detail, .. } => ("condition", format!("fails: {detail}")),
     }
 }
 

@@ -76,9 +76,17 @@ impl Apply<'_> {
                 remove_path(&mut out, gone);
             }
         }
+        let own_entry = entries
+            .iter()
+            .find(|(m, _, s)| m == self.manager && *s == applied)
+            .map(|(_, e, _)| e.clone());
+        // A no-op apply (kube-apiserver 1.20+) keeps the manager's entry, time included,
+        // so the store sees no change and writes nothing: no new resourceVersion, no event.
+        let unchanged = current.is_some_and(|c| without_managed(c) == without_managed(&out));
+        let kept = own_entry.filter(|_| unchanged);
         entries.retain(|(m, _, _)| m != self.manager);
         entries.push((self.manager.to_string(), json!({}), applied));
-        out["metadata"]["managedFields"] = self.render(entries);
+        out["metadata"]["managedFields"] = self.render(entries, kept);
         Ok(out)
     }
 
@@ -134,12 +142,16 @@ impl Apply<'_> {
         Err(e)
     }
 
-    fn render(&self, entries: Vec<(String, Value, FieldSet)>) -> Value {
+    /// The managed fields; the applying manager's entry is `kept` as it was (a no-op apply)
+    /// or written anew with the time of this apply.
+    fn render(&self, entries: Vec<(String, Value, FieldSet)>, kept: Option<Value>) -> Value {
         let list: Vec<Value> = entries
             .into_iter()
             .filter(|(_, _, s)| !s.is_empty())
             .map(|(manager, old, set)| {
-                if manager == self.manager {
+                if manager == self.manager && kept.is_some() {
+                    kept.clone().unwrap_or_default()
+                } else if manager == self.manager {
                     json!({"manager": manager, "operation": "Apply", "apiVersion": self.api_version,
                            "time": timestamp(self.now), "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(&set)})
                 } else {
@@ -151,6 +163,15 @@ impl Apply<'_> {
             .collect();
         Value::Array(list)
     }
+}
+
+/// `obj` without `metadata.managedFields`.
+fn without_managed(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    o
 }
 
 /// Records a write that named its `fieldManager` (an `Update`, as kubectl's commands send):
@@ -390,6 +411,27 @@ mod tests {
             api_version: "v1".into(),
             now: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_no_op_apply_keeps_the_managers_entry_and_its_time_so_nothing_is_written() {
+        let cm = json!({"metadata": {"name": "a"}, "data": {"k": "1"}});
+        let first = apply(cm.clone(), "op", false).result(None).unwrap();
+        let mut later = apply(cm, "op", false);
+        later.now = Duration::from_secs(30);
+        assert_eq!(later.result(Some(&first)).unwrap(), first);
+        // A change does take the new time.
+        let mut changed = apply(
+            json!({"metadata": {"name": "a"}, "data": {"k": "2"}}),
+            "op",
+            false,
+        );
+        changed.now = Duration::from_secs(30);
+        let next = changed.result(Some(&first)).unwrap();
+        assert_ne!(
+            next["metadata"]["managedFields"][0]["time"],
+            first["metadata"]["managedFields"][0]["time"]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::store::{ObjKey, Preconditions};
-use super::ApiServer;
+use super::{ApiServer, ResourceType};
 
 impl ApiServer {
     /// Writes an object directly into the store (initial objects, workload generators):
@@ -88,6 +88,26 @@ impl ApiServer {
                 .list_at(res, None, store.revision())
                 .expect("the current revision is readable")
                 .into_iter()
+                .map(|(_, v)| v)
+                .collect()
+        })
+    }
+
+    /// The type serving `api_version` `kind`, if the cluster serves it.
+    pub fn served(&self, api_version: &str, kind: &str) -> Option<ResourceType> {
+        let res = self.read(|store| store.resources().find_kind(api_version, kind))?;
+        Some(self.resource(res))
+    }
+
+    /// Every live object of every served kind (CRDs and namespaces included), in the order of
+    /// the served kinds, then store order (for checkers that judge the whole cluster).
+    pub fn all_objects(&self) -> Vec<Arc<Value>> {
+        self.read(|store| {
+            let rev = store.revision();
+            let ids: Vec<usize> = store.resources().ids().collect();
+            ids.into_iter()
+                .filter_map(|res| store.list_at(res, None, rev).ok())
+                .flatten()
                 .map(|(_, v)| v)
                 .collect()
         })

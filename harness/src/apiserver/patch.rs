@@ -29,13 +29,30 @@ impl Patch {
         let mut out = current.clone();
         match self {
             Patch::Merge(p) => json_patch::merge(&mut out, p),
-            Patch::Json(p) => json_patch::patch(&mut out, &p.0).map_err(|e| {
-                ApiError::other(422, "Invalid", format!("the JSON patch failed: {e}"))
-            })?,
+            Patch::Json(p) => json_patch_lenient(&mut out, &p.0)?,
             Patch::Strategic(p) => strategic_merge(&mut out, p),
         }
         Ok(out)
     }
+}
+
+/// Applies a JSON patch as kube-apiserver's json-patch library does, in one respect more
+/// lenient than RFC 6902: a `test` that a path is `null` succeeds when the path is absent
+/// (kube-runtime's `finalizer` adds the first finalizer behind such a test). Atomic: on a
+/// failure `doc` is left as it was.
+fn json_patch_lenient(doc: &mut Value, ops: &[json_patch::PatchOperation]) -> Result<(), ApiError> {
+    let mut out = doc.clone();
+    for op in ops {
+        if let json_patch::PatchOperation::Test(t) = op {
+            if t.value.is_null() && out.pointer(t.path.as_str()).is_none() {
+                continue;
+            }
+        }
+        json_patch::patch(&mut out, std::slice::from_ref(op))
+            .map_err(|e| ApiError::other(422, "Invalid", format!("the JSON patch failed: {e}")))?;
+    }
+    *doc = out;
+    Ok(())
 }
 
 /// The merge key of a list field, when strategic merge patch merges it item by item. `ports`
@@ -238,6 +255,22 @@ mod tests {
         let test: json_patch::Patch =
             serde_json::from_value(json!([{"op": "test", "path": "/data", "value": 1}])).unwrap();
         assert_eq!(Patch::Json(test).apply(&out).unwrap_err().code, 422);
+    }
+
+    #[test]
+    fn a_test_that_an_absent_path_is_null_passes_as_kube_runtimes_finalizer_needs() {
+        // kube-runtime's `finalizer` adds the first finalizer behind this test.
+        let p: json_patch::Patch = serde_json::from_value(json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["x/cleanup"]}
+        ]))
+        .unwrap();
+        let out = Patch::Json(p.clone())
+            .apply(&json!({"metadata": {"name": "a"}}))
+            .unwrap();
+        assert_eq!(out["metadata"]["finalizers"], json!(["x/cleanup"]));
+        // Present and not null: the test fails, and nothing is applied.
+        assert_eq!(Patch::Json(p).apply(&out).unwrap_err().code, 422);
     }
 
     #[test]

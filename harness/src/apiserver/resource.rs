@@ -42,6 +42,12 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    /// The type a CRD manifest (apiextensions.k8s.io/v1) declares, as the apiserver would
+    /// serve it; the apiserver's 422 `Invalid` error when the CRD is malformed.
+    pub fn from_crd(crd: &serde_json::Value) -> Result<Self, super::ApiError> {
+        super::crd::resource_type(crd)
+    }
+
     /// A resource type from its parts.
     pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
         Self {
@@ -207,6 +213,11 @@ impl Resources {
             let t = &self.types[*i];
             !self.retired.contains(i) && t.api_version() == api_version && t.kind == kind
         })
+    }
+
+    /// The indices of all served resource types.
+    pub fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.types.len()).filter(|i| !self.retired.contains(i))
     }
 
     /// All served resource types.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::apiserver::{LabelSelector, StoreEvent};
-use crate::scenario::{Scenario, SubjectKind};
+use crate::scenario::{ObjectRef, Scenario, SubjectKind};
+use crate::subject::TypeRef;
 use crate::trace::{Entry, Held, Record};
 
 /// What the checkers read.
@@ -27,6 +28,29 @@ pub struct Evidence<'a> {
     pub objects: &'a [Arc<Value>],
     /// Measured watch requests per second, if asked for.
     pub watch_rate: Option<f64>,
+    /// What the checkers of a user's controller read (none for the harness's subjects).
+    pub cluster: Option<&'a ClusterEvidence>,
+}
+
+/// What the checkers of a user's controller read besides the trace: the whole cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterEvidence {
+    /// Every write of every kind, oldest first.
+    pub history: Vec<Arc<StoreEvent>>,
+    /// Every live object of every kind at the end.
+    pub objects: Vec<Arc<Value>>,
+    /// The end state of the same scenario without faults (`differential`), if it ran.
+    pub baseline: Option<Arc<Vec<Arc<Value>>>>,
+    /// What the workload deleted: the object, its uid then, and when.
+    pub deleted: Vec<(ObjectRef, String, Duration)>,
+    /// When each write request of the subject reached the server.
+    pub subject_writes: Vec<Duration>,
+    /// Child kinds of which an owner may have at most one live object.
+    pub unique_children: Vec<TypeRef>,
+    /// JSON pointers `differential` ignores, besides volatile metadata.
+    pub volatile: Vec<String>,
+    /// Whether the user gave a quiet-state condition.
+    pub has_condition: bool,
 }
 
 impl Evidence<'_> {

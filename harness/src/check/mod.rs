@@ -10,6 +10,10 @@
 //! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `retry_backoff`,
 //!   `convergence`.
 //! - `rate`: `watch_rate`.
+//! - `cluster`: what any controller gets without writing code, judged from the cluster:
+//!   `eventually_stable`, `deletions_complete`, `no_duplicate_children`, `no_panic`,
+//!   `write_rate` (a user's controller, [`SubjectKind::Operator`]).
+//! - `differential`: the end state against the same run without faults.
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
@@ -17,7 +21,9 @@
 //! [`checkers_for`] if it applies to a kind of subject).
 
 mod cache;
+mod cluster;
 mod control;
+mod differential;
 mod evidence;
 mod rate;
 mod stream;
@@ -30,7 +36,8 @@ use std::time::Duration;
 use crate::scenario::{Checker, SubjectKind};
 use crate::trace::{around, Entry};
 
-pub use evidence::Evidence;
+pub use cluster::DEFAULT_WRITE_RATE;
+pub use evidence::{ClusterEvidence, Evidence};
 pub use verdict::{Verdict, Violation};
 
 /// The checkers that judge a subject of `kind` (and `watch_rate` when the scenario bounds
@@ -45,6 +52,14 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::DeadLetterOnce,
             Checker::RetryBackoff,
             Checker::Convergence,
+        ],
+        SubjectKind::Operator => vec![
+            Checker::EventuallyStable,
+            Checker::Differential,
+            Checker::DeletionsComplete,
+            Checker::NoDuplicateChildren,
+            Checker::NoPanic,
+            Checker::WriteRate,
         ],
     };
     if watch_rate {
@@ -65,6 +80,12 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::RetryBackoff => control::retry_backoff(ev),
         Checker::Convergence => control::convergence(ev),
         Checker::WatchRate => rate::watch_rate(ev),
+        Checker::EventuallyStable => cluster::eventually_stable(ev),
+        Checker::Differential => differential::differential(ev),
+        Checker::DeletionsComplete => cluster::deletions_complete(ev),
+        Checker::NoDuplicateChildren => cluster::no_duplicate_children(ev),
+        Checker::NoPanic => cluster::no_panic(ev),
+        Checker::WriteRate => cluster::write_rate(ev),
     }
 }
 

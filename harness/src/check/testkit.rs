@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{check, Evidence, Violation};
+use super::{check, ClusterEvidence, Evidence, Violation};
 use crate::apiserver::{EventType, ObjKey, StoreEvent};
 use crate::mirror::MIRROR_LABEL;
 use crate::scenario::{Catalog, Checker, Scenario, SubjectKind};
@@ -23,11 +23,12 @@ impl Catalog for Kinds {
             "watcher" => Some(SubjectKind::Watcher),
             "informer" => Some(SubjectKind::Informer),
             "controller" => Some(SubjectKind::Controller),
+            "operator" => Some(SubjectKind::Operator),
             _ => None,
         }
     }
     fn names(&self) -> Vec<&str> {
-        vec!["watcher", "informer", "controller"]
+        vec!["watcher", "informer", "controller", "operator"]
     }
 }
 
@@ -43,6 +44,8 @@ pub(super) struct Case {
     pub finals: BTreeMap<usize, Held>,
     /// The measured watch rate.
     pub watch_rate: Option<f64>,
+    /// A user controller's cluster evidence.
+    pub cluster: Option<ClusterEvidence>,
 }
 
 pub(super) fn secs(s: u64) -> Duration {
@@ -61,6 +64,7 @@ impl Case {
             SubjectKind::Watcher => "watcher",
             SubjectKind::Informer => "informer",
             SubjectKind::Controller => "controller",
+            SubjectKind::Operator => "operator",
         };
         let text = format!(
             r#"{{"version": 1, "name": "t", "duration": "60s", "settle": "60s", "subject": {{"name": "{name}", "config": {config}}}{extra}}}"#
@@ -74,6 +78,7 @@ impl Case {
             objects: Vec::new(),
             finals: BTreeMap::new(),
             watch_rate: None,
+            cluster: None,
         }
     }
 
@@ -143,6 +148,7 @@ impl Case {
             finals: &self.finals,
             objects: &self.objects,
             watch_rate: self.watch_rate,
+            cluster: self.cluster.as_ref(),
         }
     }
 

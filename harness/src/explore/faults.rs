@@ -5,15 +5,19 @@
 use proptest::prelude::*;
 
 use super::profile;
-use crate::scenario::{Direction, Dur, ErrorClass, Fault, Requests, SubjectKind};
+use crate::scenario::{Direction, Dur, ErrorClass, Fault, ObjectRef, Requests, SubjectKind};
 
 /// A case's faults, swarm style: the case first enables a random subset of the fault kinds
 /// that apply to `kind` (each with probability 1/2), then draws up to
 /// [`profile::MAX_FAULTS`] faults from those alone. Cases that concentrate on a few kinds
 /// combine them far more often than a uniform draw over every kind would (Groce et al.,
 /// "Swarm Testing", ISSTA 2012): a paused cache *and* an expired watch in one case, say.
-pub(super) fn faults(kind: SubjectKind, max_s: u64) -> BoxedStrategy<Vec<Fault>> {
-    let kinds = fault_kinds(kind, max_s);
+pub(super) fn faults(
+    kind: SubjectKind,
+    max_s: u64,
+    targets: &[ObjectRef],
+) -> BoxedStrategy<Vec<Fault>> {
+    let kinds = fault_kinds(kind, max_s, targets);
     prop::collection::vec(any::<bool>(), kinds.len())
         .prop_flat_map(move |enabled| {
             let chosen: Vec<_> = kinds
@@ -33,8 +37,14 @@ pub(super) fn faults(kind: SubjectKind, max_s: u64) -> BoxedStrategy<Vec<Fault>>
 
 /// Every fault kind that applies to `kind` with its weight. A network or apiserver kind
 /// weighs 1; a controller's own faults (slow or failing reconciles, only for controllers)
-/// 3 each, as most controller bugs need them. **A new fault kind** is one line here.
-pub(super) fn fault_kinds(kind: SubjectKind, max_s: u64) -> Vec<(u32, BoxedStrategy<Fault>)> {
+/// 3 each, as most controller bugs need them; so do the faults aimed at a user's
+/// controller (intermediate, stale and unobserved state, the last on one of `targets`, the
+/// objects its workload writes). **A new fault kind** is one line here.
+pub(super) fn fault_kinds(
+    kind: SubjectKind,
+    max_s: u64,
+    targets: &[ObjectRef],
+) -> Vec<(u32, BoxedStrategy<Fault>)> {
     let g = Gen { max_s };
     let mut kinds = vec![
         (1, g.partition()),
@@ -56,6 +66,13 @@ pub(super) fn fault_kinds(kind: SubjectKind, max_s: u64) -> Vec<(u32, BoxedStrat
     if kind == SubjectKind::Controller {
         kinds.push((3, g.slow_reconcile()));
         kinds.push((3, g.reconcile_errors()));
+    }
+    if kind == SubjectKind::Operator {
+        kinds.push((3, g.crash_after_write()));
+        kinds.push((3, g.stale_restart()));
+        if !targets.is_empty() {
+            kinds.push((3, g.unobserved_state(targets.to_vec())));
+        }
     }
     kinds
 }
@@ -241,6 +258,33 @@ impl Gen {
             .boxed()
     }
 
+    fn crash_after_write(self) -> BoxedStrategy<Fault> {
+        (self.at(), 1u32..=12, 1u64..=10)
+            .prop_map(|(at, writes, s)| Fault::CrashAfterWrite {
+                at,
+                writes,
+                restart_after: Dur::secs(s),
+            })
+            .boxed()
+    }
+
+    fn stale_restart(self) -> BoxedStrategy<Fault> {
+        (self.at(), 2..=self.max_s.max(2), replica())
+            .prop_map(|(at, len, replica)| Fault::StaleRestart {
+                at,
+                for_: Dur::secs(len),
+                restart_after: Dur::secs(1),
+                replica,
+            })
+            .boxed()
+    }
+
+    fn unobserved_state(self, targets: Vec<ObjectRef>) -> BoxedStrategy<Fault> {
+        (self.at(), self.len(), prop::sample::select(targets))
+            .prop_map(|(at, for_, target)| Fault::UnobservedState { at, for_, target })
+            .boxed()
+    }
+
     fn slow_reconcile(self) -> BoxedStrategy<Fault> {
         (self.at(), self.len(), 1u64..=20, key())
             .prop_map(|(at, for_, s, key)| Fault::SlowReconcile {
@@ -296,7 +340,13 @@ mod tests {
     fn drawn(kind: SubjectKind) -> BTreeSet<String> {
         let mut runner = TestRunner::deterministic();
         let mut tags = BTreeSet::new();
-        for (_, k) in fault_kinds(kind, 60) {
+        let target = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: None,
+            name: "o-0".into(),
+        };
+        for (_, k) in fault_kinds(kind, 60, &[target]) {
             let f = k.new_tree(&mut runner).unwrap().current();
             if kind != SubjectKind::Controller {
                 assert!(!f.for_controllers_only(), "{f:?} generated for {kind:?}");
@@ -312,13 +362,26 @@ mod tests {
 
     #[test]
     fn every_fault_kind_of_the_format_has_a_generator() {
-        assert_eq!(drawn(SubjectKind::Controller), schema_fault_tags());
+        let mut all = drawn(SubjectKind::Controller);
+        all.extend(drawn(SubjectKind::Operator));
+        assert_eq!(all, schema_fault_tags());
     }
 
     #[test]
     fn controller_faults_are_generated_for_controllers_only() {
         let informer = drawn(SubjectKind::Informer);
         assert!(!informer.contains("slow_reconcile") && !informer.contains("reconcile_errors"));
-        assert_eq!(informer.len() + 2, schema_fault_tags().len());
+        assert_eq!(informer.len() + 5, schema_fault_tags().len());
+    }
+
+    #[test]
+    fn the_faults_aimed_at_user_controllers_are_drawn_for_them_only() {
+        let aimed = ["crash_after_write", "stale_restart", "unobserved_state"];
+        let operator = drawn(SubjectKind::Operator);
+        let controller = drawn(SubjectKind::Controller);
+        for tag in aimed {
+            assert!(operator.contains(tag) && !controller.contains(tag), "{tag}");
+        }
+        assert!(!operator.contains("reconcile_errors"));
     }
 }

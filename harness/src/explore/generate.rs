@@ -24,6 +24,9 @@ type Knobs = (usize, u32, ReplicaChoice, bool);
 /// The proptest strategy of scenarios for `subject` (its kind decides the faults and knobs).
 /// The scenario's seed is left 0: exploration sets it per case.
 pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
+    if let Some(user) = subject.user() {
+        return super::user::strategy(subject, user);
+    }
     let kind = subject.kind;
     let max_s = profile::MAX_DURATION.as_secs();
     let cluster = (
@@ -49,7 +52,7 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
         0usize..=profile::MAX_OBJECTS,
         writes,
         churn,
-        faults(kind, max_s),
+        faults(kind, max_s, &[]),
         knobs,
     )
         .prop_map(
@@ -90,7 +93,9 @@ fn assemble(
             watch_cache_capacity: capacity,
             ..ClusterSpec::default()
         },
+        resources: Vec::new(),
         objects: (0..objects).map(|i| object(i, mirror)).collect(),
+        manifests: Vec::new(),
         workload,
         subject: SubjectSpec {
             name: subject.name.to_string(),
@@ -130,7 +135,7 @@ fn subject_config(
             max_retries,
             ..base
         },
-        SubjectKind::Watcher | SubjectKind::Informer => base,
+        SubjectKind::Watcher | SubjectKind::Informer | SubjectKind::Operator => base,
     }
 }
 

@@ -14,6 +14,7 @@
 //! more can go.
 //!
 //! - `generate`: the strategy of small scenarios, per-case value trees, [`fit`].
+//! - `user`: the strategy for a user's controller (its CRDs, template objects, patches).
 //! - `faults`: one generator per fault kind and the swarm selection (**a new fault kind**
 //!   adds one line there).
 //! - `shrink`: the two passes and the candidate list.
@@ -29,6 +30,7 @@ mod replay;
 mod reproduce;
 mod shard;
 mod shrink;
+mod user;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -19,3 +19,10 @@ pub const MAX_FAULTS: usize = 3;
 pub const MAX_OBJECTS: usize = 4;
 /// At most this many single writes.
 pub const MAX_WRITES: usize = 8;
+
+/// Longest generated `duration` for a user's controller (its cases also run once without
+/// faults, for `differential`).
+pub const OPERATOR_DURATION: Duration = Duration::from_secs(30);
+/// Settle time for a user's controller: its condition must hold by then, and the second half
+/// of it must be quiet (`write_rate`).
+pub const OPERATOR_SETTLE: Duration = Duration::from_secs(60);

@@ -155,7 +155,7 @@ fn describe(
 }
 
 /// Candidates one step smaller than `s`, most reducing first: drop a fault, drop a write,
-/// drop an object, fewer replicas, a shorter duration, a fault half as long, keep-alive
+/// drop an object or manifest, fewer replicas, a shorter duration, a fault half as long, keep-alive
 /// back on.
 pub(super) fn smaller(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
@@ -172,6 +172,11 @@ pub(super) fn smaller(s: &Scenario) -> Vec<Scenario> {
     for i in (0..s.objects.len()).rev() {
         let mut c = s.clone();
         c.objects.remove(i);
+        out.push(c);
+    }
+    for i in (0..s.manifests.len()).rev() {
+        let mut c = s.clone();
+        c.manifests.remove(i);
         out.push(c);
     }
     if s.cluster.replicas > 1 {

@@ -3,7 +3,7 @@
 //! per fault kind in [`Interpreter::begin`] and in [`Interpreter::end`], both exhaustive.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -11,16 +11,25 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::apiserver::{ApiError, ApiServer, HookId, RequestInfo, Verdict};
 use crate::net::{replica_host, Kill};
-use crate::scenario::{Direction, Dur, Fault, Requests};
+use crate::scenario::{Direction, Dur, Fault, ObjectRef, Requests};
 use crate::subject::Controls;
+
+use super::WriteLog;
 
 /// turmoil's default per-message latency bound (restored after a latency fault).
 const DEFAULT_MAX_LATENCY: Duration = Duration::from_millis(100);
 
-/// The interpreter's state: hooks to remove when their fault ends.
+/// The interpreter's state: hooks to remove when their fault ends, crashes waiting for a
+/// write, restarts waiting for their time, objects an unobserved-state fault took away.
 #[derive(Debug, Default)]
 pub struct Interpreter {
     hooks: BTreeMap<usize, HookId>,
+    /// (the write count that triggers it, downtime) of each armed `crash_after_write`.
+    armed: Vec<(usize, Duration)>,
+    /// When the crashed subject hosts come back.
+    restart_at: Option<Duration>,
+    /// What each `unobserved_state` fault deleted, to create again.
+    taken: BTreeMap<usize, Arc<serde_json::Value>>,
 }
 
 /// What the interpreter acts on.
@@ -35,6 +44,8 @@ pub struct World<'a, 'b> {
     pub subject_hosts: &'a [String],
     /// Closes the subjects' connections before a crash.
     pub subject_kill: &'a Kill,
+    /// The subjects' write requests as the server counted them.
+    pub subject_writes: &'a WriteLog,
     /// Replicas in the cluster.
     pub replicas: usize,
     /// The scenario seed (for rate-based faults).
@@ -68,6 +79,31 @@ impl World<'_, '_> {
 }
 
 impl Interpreter {
+    /// Acts on what is due between steps rather than at a time of the timeline (a crash
+    /// after the subject's k-th write, a restart after it).
+    /// Returns what it did, for the trace.
+    pub fn poll(&mut self, w: &mut World<'_, '_>) -> Vec<String> {
+        let mut done = Vec::new();
+        let now = w.sim.elapsed();
+        let writes = w.subject_writes.count();
+        if let Some(k) = self.armed.iter().position(|(n, _)| writes >= *n) {
+            let (n, downtime) = self.armed.remove(k);
+            crash_subjects(w);
+            self.restart_at = Some(now + downtime);
+            done.push(format!(
+                "crash_after_write: crashed after write {n} of the run"
+            ));
+        }
+        if self.restart_at.is_some_and(|t| now >= t) {
+            self.restart_at = None;
+            for h in w.subject_hosts {
+                w.sim.bounce(h.as_str());
+            }
+            done.push("subject restarted".into());
+        }
+        done
+    }
+
     /// Starts fault `i`.
     pub fn begin(&mut self, w: &mut World<'_, '_>, i: usize, f: &Fault) {
         match f {
@@ -125,6 +161,29 @@ impl Interpreter {
                 key, class, times, ..
             } => w.controls.fail(key.clone(), *class, *times),
             Fault::CrashSubject { .. } => crash_subjects(w),
+            Fault::CrashAfterWrite {
+                writes,
+                restart_after,
+                ..
+            } => {
+                let trigger = w.subject_writes.count() + *writes as usize;
+                self.armed.push((trigger, restart_after.0));
+            }
+            Fault::StaleRestart {
+                replica,
+                restart_after,
+                ..
+            } => {
+                w.each_replica(*replica, ApiServer::pause_cache);
+                crash_subjects(w);
+                self.restart_at = Some(w.sim.elapsed() + restart_after.0);
+            }
+            Fault::UnobservedState { target, .. } => {
+                (0..w.replicas).for_each(|r| w.server.pause_cache(r));
+                if let Some(obj) = take(w.server, target) {
+                    self.taken.insert(i, obj);
+                }
+            }
         }
     }
 
@@ -164,12 +223,72 @@ impl Interpreter {
                     w.sim.bounce(h.as_str());
                 }
             }
+            Fault::StaleRestart { replica, .. } => {
+                w.each_replica(*replica, ApiServer::resume_cache)
+            }
+            Fault::UnobservedState { .. } => {
+                if let Some(obj) = self.taken.remove(&i) {
+                    give_back(w.server, &obj);
+                }
+                w.server.compact_all();
+                for r in 0..w.replicas {
+                    w.server.resume_cache(r);
+                    w.server.reset_cache(r);
+                }
+            }
             Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
-            | Fault::ReconcileErrors { .. } => {}
+            | Fault::ReconcileErrors { .. }
+            | Fault::CrashAfterWrite { .. } => {}
         }
+    }
+}
+
+/// Deletes `target` and returns what it was (an object a finalizer holds stays, terminating,
+/// and is not created again).
+fn take(server: &ApiServer, target: &ObjectRef) -> Option<Arc<serde_json::Value>> {
+    let ns = target.namespace.clone().unwrap_or_else(|| "default".into());
+    let obj = server.get_object(&target.api_version, &target.kind, &ns, &target.name)?;
+    server
+        .delete_object(&target.api_version, &target.kind, &ns, &target.name)
+        .ok()?;
+    Some(obj)
+}
+
+/// Creates `obj` again as a new object: same name and content, new uid, no server fields.
+fn give_back(server: &ApiServer, obj: &serde_json::Value) {
+    let mut new = obj.clone();
+    if let Some(m) = new["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "finalizers",
+        ] {
+            m.remove(field);
+        }
+    }
+    if let Some(o) = new.as_object_mut() {
+        o.remove("status");
+    }
+    // A live object under the name (a finalizer still holds the old one): left as it is.
+    let name = new["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let ns = new["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let (v, k) = (
+        new["apiVersion"].as_str().unwrap_or("").to_string(),
+        new["kind"].as_str().unwrap_or("").to_string(),
+    );
+    if server.get_object(&v, &k, &ns, &name).is_none() {
+        let _ = server.put_object(new);
     }
 }
 

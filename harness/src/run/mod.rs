@@ -5,7 +5,9 @@
 //! - `timeline`: faults and workload as one ordered list of [`Step`]s.
 //! - `interpreter`: one arm per fault kind to start it and one to heal it (**a new fault
 //!   kind** adds its arms here, after its variant in `scenario/fault.rs`).
-//! - `writes`: workload writes straight to the store.
+//! - `writes`: workload writes straight to the store (ConfigMaps and any kind).
+//! - `operator`: what a run of a user's controller adds — its CRDs and manifests, its
+//!   writes counted at the server, the sampled condition, the `differential` baseline.
 //! - `runner`: the simulation loop, subject hosts, evidence and counters.
 //! - `report`: verdicts, counters, the trace, rendered as stable text.
 //! - `determinism`: the divergence finder — two runs of one seed, the first line where
@@ -13,6 +15,7 @@
 
 mod determinism;
 mod interpreter;
+mod operator;
 mod report;
 mod runner;
 mod timeline;
@@ -24,6 +27,7 @@ pub use determinism::{
     check_determinism, compare, first_divergence, Determinism, Divergence, DIVERGENCE_CONTEXT_LINES,
 };
 pub use interpreter::{Interpreter, World};
+pub use operator::{WriteLog, CONDITION_EVERY};
 pub use report::{Report, Uncontrolled, WatchRequest, TRACE_SHOWN_LINES};
 pub use runner::{run, run_with, std_seed, StdRandomness};
 pub use timeline::{timeline, Step};
@@ -45,6 +49,16 @@ pub enum RunError {
     #[error("objects[{index}]: {message}")]
     Object {
         /// Index in `objects`.
+        index: usize,
+        /// The apiserver's message.
+        message: String,
+    },
+    /// A CRD of `resources` or a manifest of `manifests` was refused by the apiserver.
+    #[error("{field}[{index}]: {message}")]
+    Manifest {
+        /// `resources` or `manifests`.
+        field: &'static str,
+        /// Index in it.
         index: usize,
         /// The apiserver's message.
         message: String,

@@ -2,6 +2,7 @@
 //! (no wall clock) for snapshots and the command line.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::Verdict;
@@ -45,6 +46,8 @@ pub struct Report {
     pub client_lists: Vec<ClientList>,
     /// What the run did that the harness does not make deterministic (not rendered).
     pub uncontrolled: Uncontrolled,
+    /// Every live object at the end (runs of a user's controller only; not rendered).
+    pub end_state: Vec<Arc<serde_json::Value>>,
 }
 
 /// A watch request as the apiserver saw it.

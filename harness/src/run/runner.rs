@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::interpreter::{Interpreter, World};
+use super::operator::{self, UserRun, WriteLog};
 use super::report::{Report, Uncontrolled, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
@@ -18,7 +19,7 @@ use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
 use crate::sim::SimBuilder;
-use crate::subject::{instance_seed, registry, Controls, Ctx, Descriptor};
+use crate::subject::{instance_seed, record_panics, registry, Controls, Ctx, Descriptor};
 use crate::trace::{self, Record, Recorder};
 use crate::watch_log::WatchLog;
 
@@ -53,7 +54,8 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<Report, RunError> {
     run_with(scenario, seed, StdRandomness::Seeded)
 }
 
-/// Runs `scenario` on a fresh thread, std's randomness from `randomness`.
+/// Runs `scenario` on a fresh thread, std's randomness from `randomness`. A user's
+/// controller with faults is first run without them (the `differential` baseline).
 pub fn run_with(
     scenario: &Scenario,
     seed: Option<u64>,
@@ -61,12 +63,29 @@ pub fn run_with(
 ) -> Result<Report, RunError> {
     let mut scenario = scenario.clone();
     scenario.seed = seed.unwrap_or(scenario.seed);
-    let s = &scenario;
+    let subject = registry().get(&scenario.subject.name)?;
+    let baseline = match subject.user() {
+        Some(_) if !scenario.faults.is_empty() => {
+            let faultless = operator::faultless(&scenario);
+            let run = || Ok(on_thread(&faultless, randomness, None)?.end_state);
+            Some(operator::baseline(&faultless, run)?)
+        }
+        _ => None,
+    };
+    on_thread(&scenario, randomness, baseline)
+}
+
+/// Runs `s` on a fresh thread, std's randomness from `randomness`.
+fn on_thread(
+    s: &Scenario,
+    randomness: StdRandomness,
+    baseline: Option<Baseline>,
+) -> Result<Report, RunError> {
     match randomness {
-        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s)),
+        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s, baseline)),
         StdRandomness::Os => std::thread::scope(|scope| {
             let thread = std::thread::Builder::new().stack_size(8 << 20);
-            let handle = thread.spawn_scoped(scope, || run_here(s));
+            let handle = thread.spawn_scoped(scope, || run_here(s, baseline));
             match handle.expect("a thread for the run").join() {
                 Ok(out) => out,
                 Err(payload) => std::panic::resume_unwind(payload),
@@ -75,17 +94,24 @@ pub fn run_with(
     }
 }
 
+/// A `differential` baseline: the end state of the run without faults.
+type Baseline = Arc<Vec<Arc<Value>>>;
+
 /// Runs `s` on the calling thread.
-fn run_here(s: &Scenario) -> Result<Report, RunError> {
+fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError> {
     let started = Instant::now();
     let subject = registry().get(&s.subject.name)?;
     let (mut sim, server) = sim_builder(s).build()?;
     // turmoil's builder reads the wall clock for a default epoch (then replaced).
     let ours = Uncontrolled::so_far();
+    let writes = WriteLog::default();
+    server.add_hook(writes.hook());
+    operator::install(s, &server)?;
     put_objects(s, &server)?;
     let watch_requests: Arc<Mutex<Vec<WatchRequest>>> = Arc::default();
     server.add_hook(watch_log(watch_requests.clone()));
     let recorder = Recorder::new(!s.subject.config.trace_events);
+    let _panics = subject.user().map(|_| record_panics(&recorder, 0));
     let controls = Controls::default();
     let kill = Kill::default();
     let client_watches = WatchLog::default();
@@ -96,7 +122,17 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         watch_log: &client_watches,
     };
     let hosts = spawn_subjects(s, subject, &mut sim, &world);
-    let rate = drive(s, &mut sim, &server, &recorder, &controls, &hosts, &kill)?;
+    let mut driven = Driven {
+        server: &server,
+        recorder: &recorder,
+        controls: &controls,
+        hosts: &hosts,
+        kill: &kill,
+        writes: &writes,
+        user: subject.user().map(|u| UserRun::new(u, s.duration.0)),
+    };
+    let rate = drive(s, &mut sim, &mut driven)?;
+    let user = driven.user.take();
     let finals = recorder.final_views();
     let objects = server.objects("v1", "ConfigMap");
     let stats = server.stats();
@@ -105,7 +141,8 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
     let client_lists = client_watches.lists();
     let client_watches = client_watches.watches();
     drop(sim);
-    let history = configmap_history(&server, &recorder);
+    let history = configmap_history(&server, &recorder, user.is_some());
+    let cluster = user.map(|u| u.evidence(&server, &writes, baseline));
     let entries = recorder.entries();
     let evidence = Evidence {
         scenario: s,
@@ -115,6 +152,7 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         finals: &finals,
         objects: &objects,
         watch_rate: rate,
+        cluster: cluster.as_ref(),
     };
     let verdicts = check::run_all(&evidence);
     let watch_requests = watch_requests.lock().expect("watch log").clone();
@@ -134,6 +172,7 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         client_watches,
         client_lists,
         uncontrolled: Uncontrolled::so_far().since(ours),
+        end_state: cluster.map(|c| c.objects).unwrap_or_default(),
     })
 }
 
@@ -155,18 +194,27 @@ fn watch_log(log: Arc<Mutex<Vec<WatchRequest>>>) -> impl Fn(&RequestInfo) -> Ver
     }
 }
 
-/// Every ConfigMap write of the run, also merged into the recorder's trace.
-fn configmap_history(server: &ApiServer, recorder: &Recorder) -> Vec<Arc<StoreEvent>> {
-    let history: Vec<Arc<StoreEvent>> = server
-        .history()
-        .into_iter()
+/// Every ConfigMap write of the run, also merged into the recorder's trace (with the writes
+/// of every other kind too for a user's controller, whose children can be of any kind).
+fn configmap_history(
+    server: &ApiServer,
+    recorder: &Recorder,
+    every_kind: bool,
+) -> Vec<Arc<StoreEvent>> {
+    let all = server.history();
+    let history: Vec<Arc<StoreEvent>> = all
+        .iter()
         .filter(|e| e.object["kind"] == "ConfigMap")
+        .cloned()
         .collect();
-    recorder.add_writes(
-        history
-            .iter()
-            .map(|e| (crate::sim::since_start(e.at), write_record(e))),
-    );
+    match every_kind {
+        true => recorder.add_writes(operator::all_writes(&all)),
+        false => recorder.add_writes(
+            history
+                .iter()
+                .map(|e| (crate::sim::since_start(e.at), write_record(e))),
+        ),
+    }
     history
 }
 
@@ -271,7 +319,7 @@ fn spawn_subjects(
                             incarnation: ctx.incarnation,
                         },
                     );
-                    tokio::spawn(run(ctx));
+                    tokio::spawn(run.start(ctx));
                 }
                 std::future::pending::<()>().await;
                 Ok(())
@@ -322,16 +370,27 @@ impl Shared {
     }
 }
 
+/// What the loop acts on besides the simulation.
+struct Driven<'a> {
+    server: &'a ApiServer,
+    recorder: &'a Recorder,
+    controls: &'a Controls,
+    hosts: &'a [String],
+    kill: &'a Kill,
+    writes: &'a WriteLog,
+    /// A user controller's run (condition samples, deletions), if the subject is one.
+    user: Option<UserRun>,
+}
+
+/// How long a user's controller is given to stop after the shutdown trigger fires.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Steps the simulation to the end, applying the timeline; returns the watch rate if the
-/// scenario asked for one.
+/// scenario asked for one. A user's controller then gets its shutdown trigger.
 fn drive(
     s: &Scenario,
     sim: &mut turmoil::Sim<'_>,
-    server: &ApiServer,
-    recorder: &Recorder,
-    controls: &Controls,
-    hosts: &[String],
-    kill: &Kill,
+    d: &mut Driven<'_>,
 ) -> Result<Option<f64>, RunError> {
     let steps = timeline(s);
     let mut next = 0;
@@ -341,38 +400,29 @@ fn drive(
     let mut serial = 0u64;
     while sim.elapsed() < s.end() {
         let now = sim.elapsed();
-        recorder.set_now(now);
-        server.observe_elapsed(now);
+        d.recorder.set_now(now);
+        d.server.observe_elapsed(now);
         while next < steps.len() && steps[next].0 <= now {
-            let mut world = World {
-                sim,
-                server,
-                controls,
-                subject_hosts: hosts,
-                subject_kill: kill,
-                replicas: s.cluster.replicas,
-                seed: s.seed,
-            };
-            apply(
-                s,
-                &mut interpreter,
-                &mut world,
-                recorder,
-                &steps[next].1,
-                &mut serial,
-            );
+            apply(s, &mut interpreter, sim, d, &steps[next].1, &mut serial);
             next += 1;
         }
+        for done in interpreter.poll(&mut world(s, sim, d)) {
+            d.recorder.record(None, Record::Fault(done));
+        }
+        if let Some(user) = d.user.as_mut() {
+            user.sample(now, d.server, d.recorder);
+        }
         if rate_from.is_some_and(|f| now >= f) && watches_at.0.is_none() {
-            watches_at.0 = Some((now, server.stats().watches));
+            watches_at.0 = Some((now, d.server.stats().watches));
         }
         if now >= s.duration.0 && watches_at.1.is_none() {
-            watches_at.1 = Some((now, server.stats().watches));
+            watches_at.1 = Some((now, d.server.stats().watches));
         }
-        sim.step().map_err(|e| RunError::Simulation {
-            at: sim.elapsed(),
-            message: e.to_string(),
-        })?;
+        step(sim)?;
+    }
+    if let Some(user) = d.user.as_mut() {
+        user.freeze(d.server);
+        shut_down(sim, d)?;
     }
     Ok(match watches_at {
         (Some((t0, w0)), Some((t1, w1))) if t1 > t0 => {
@@ -382,28 +432,75 @@ fn drive(
     })
 }
 
-/// Applies one due step: a fault's start or end (traced), or a workload write.
+fn step(sim: &mut turmoil::Sim<'_>) -> Result<(), RunError> {
+    sim.step().map(drop).map_err(|e| RunError::Simulation {
+        at: sim.elapsed(),
+        message: e.to_string(),
+    })
+}
+
+/// Fires the shutdown trigger and steps until the controller's main returned (it records
+/// `exited`) or [`SHUTDOWN_GRACE`] passed.
+fn shut_down(sim: &mut turmoil::Sim<'_>, d: &Driven<'_>) -> Result<(), RunError> {
+    d.controls.fire_shutdown();
+    let until = sim.elapsed() + SHUTDOWN_GRACE;
+    let exited = |d: &Driven<'_>| {
+        d.recorder
+            .entries()
+            .iter()
+            .rev()
+            .any(|e| matches!(e.record, Record::Exited { .. }))
+    };
+    while sim.elapsed() < until && !exited(d) {
+        d.recorder.set_now(sim.elapsed());
+        step(sim)?;
+    }
+    Ok(())
+}
+
+/// The interpreter's view of the world.
+fn world<'a, 'b>(s: &Scenario, sim: &'a mut turmoil::Sim<'b>, d: &'a Driven<'a>) -> World<'a, 'b> {
+    World {
+        sim,
+        server: d.server,
+        controls: d.controls,
+        subject_hosts: d.hosts,
+        subject_kill: d.kill,
+        subject_writes: d.writes,
+        replicas: s.cluster.replicas,
+        seed: s.seed,
+    }
+}
+
+/// Applies one due step: a fault's start or end (traced), or a workload write (a refused
+/// one is traced too).
 fn apply(
     s: &Scenario,
     interpreter: &mut Interpreter,
-    world: &mut World<'_, '_>,
-    recorder: &Recorder,
+    sim: &mut turmoil::Sim<'_>,
+    d: &mut Driven<'_>,
     step: &Step,
     serial: &mut u64,
 ) {
+    let recorder = d.recorder;
     match step {
         Step::Begin(i) => {
             recorder.record(None, Record::Fault(s.faults[*i].describe()));
-            interpreter.begin(world, *i, &s.faults[*i]);
+            interpreter.begin(&mut world(s, sim, d), *i, &s.faults[*i]);
         }
         Step::End(i) => {
             let healed = format!("{} healed", s.faults[*i].tag());
             recorder.record(None, Record::Fault(healed));
-            interpreter.end(world, *i, &s.faults[*i]);
+            interpreter.end(&mut world(s, sim, d), *i, &s.faults[*i]);
         }
         Step::Write(w) => {
             *serial += 1;
-            apply_write(world.server, w, *serial);
+            if let Some(user) = d.user.as_mut() {
+                user.before_write(w, sim.elapsed(), d.server);
+            }
+            if let Err(refused) = apply_write(d.server, w, *serial) {
+                recorder.record(None, Record::Workload(refused));
+            }
         }
     }
 }

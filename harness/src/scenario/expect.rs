@@ -32,11 +32,25 @@ pub enum Checker {
     Convergence,
     /// The watch-request rate at the apiserver is within `expect.watch_rate`.
     WatchRate,
+    /// A user's condition holds within `settle` after faults healed and the workload
+    /// stopped, and keeps holding (Anvil's eventually stable reconciliation).
+    EventuallyStable,
+    /// The end state equals the same run's without faults, modulo volatile fields (Sieve's
+    /// differential oracle, exact here because runs are deterministic).
+    Differential,
+    /// Everything the workload deleted is gone at the end (no stuck finalizer).
+    DeletionsComplete,
+    /// No owner ever had two live children of a kind declared unique.
+    NoDuplicateChildren,
+    /// The controller did not panic and its main did not return before the shutdown trigger.
+    NoPanic,
+    /// Once quiet, the controller's writes per second stay under `expect.write_rate`.
+    WriteRate,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 9] = [
+    pub const ALL: [Checker; 15] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -46,6 +60,12 @@ impl Checker {
         Checker::RetryBackoff,
         Checker::Convergence,
         Checker::WatchRate,
+        Checker::EventuallyStable,
+        Checker::Differential,
+        Checker::DeletionsComplete,
+        Checker::NoDuplicateChildren,
+        Checker::NoPanic,
+        Checker::WriteRate,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -60,6 +80,12 @@ impl Checker {
             Checker::RetryBackoff => "retry_backoff",
             Checker::Convergence => "convergence",
             Checker::WatchRate => "watch_rate",
+            Checker::EventuallyStable => "eventually_stable",
+            Checker::Differential => "differential",
+            Checker::DeletionsComplete => "deletions_complete",
+            Checker::NoDuplicateChildren => "no_duplicate_children",
+            Checker::NoPanic => "no_panic",
+            Checker::WriteRate => "write_rate",
         }
     }
 }
@@ -84,6 +110,10 @@ pub struct Expect {
     /// Bounds on the watch requests per second measured from `watch_rate.from`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_rate: Option<RateBounds>,
+    /// Most writes per second a user's controller may send once quiet (the second half of
+    /// `settle`; default 0.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_rate: Option<f64>,
 }
 
 /// Expected watch-request rate at the apiserver.

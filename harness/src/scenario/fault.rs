@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Dur;
+use super::{Dur, ObjectRef};
 
 /// Which requests an HTTP fault applies to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -234,6 +234,44 @@ pub enum Fault {
         /// Downtime.
         restart_after: Dur,
     },
+    /// Intermediate state (Sieve): counting from `at`, the subject crashes right after the
+    /// server received its `writes`-th write request (before it sees the response), and
+    /// restarts `restart_after` later.
+    CrashAfterWrite {
+        /// When counting starts.
+        at: Dur,
+        /// Which write the crash follows (1: the first).
+        writes: u32,
+        /// Downtime.
+        restart_after: Dur,
+    },
+    /// Stale state (Sieve): the subject restarts while the replica's watch cache (every
+    /// replica's, without `replica`) is frozen, so it rebuilds its caches from old state.
+    StaleRestart {
+        /// When the cache freezes and the subject crashes.
+        at: Dur,
+        /// How long the cache stays frozen.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// The subject's downtime (when not shorter than `for`, it comes back to a cache that
+        /// already resumed: a plain restart).
+        restart_after: Dur,
+        /// Only this replica's cache.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replica: Option<usize>,
+    },
+    /// Unobserved state (Sieve): every watch cache is held while `target` is deleted and
+    /// created again; then the history is compacted and the caches rebuilt, so the subject
+    /// only sees the coalesced result (a new object under the old name).
+    UnobservedState {
+        /// When the caches are held and `target` deleted.
+        at: Dur,
+        /// When it is back (and the caches rebuilt).
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// The object deleted and created again.
+        target: ObjectRef,
+    },
 }
 
 impl Fault {
@@ -257,6 +295,9 @@ impl Fault {
             Fault::SlowReconcile { .. } => "slow_reconcile",
             Fault::ReconcileErrors { .. } => "reconcile_errors",
             Fault::CrashSubject { .. } => "crash_subject",
+            Fault::CrashAfterWrite { .. } => "crash_after_write",
+            Fault::StaleRestart { .. } => "stale_restart",
+            Fault::UnobservedState { .. } => "unobserved_state",
         }
     }
 
@@ -279,7 +320,10 @@ impl Fault {
             | Fault::SlowResponses { at, .. }
             | Fault::SlowReconcile { at, .. }
             | Fault::ReconcileErrors { at, .. }
-            | Fault::CrashSubject { at, .. } => at,
+            | Fault::CrashSubject { at, .. }
+            | Fault::CrashAfterWrite { at, .. }
+            | Fault::StaleRestart { at, .. }
+            | Fault::UnobservedState { at, .. } => at,
         }
     }
 
@@ -296,10 +340,14 @@ impl Fault {
             | Fault::CachePause { for_, .. }
             | Fault::HttpErrors { for_, .. }
             | Fault::SlowResponses { for_, .. }
-            | Fault::SlowReconcile { for_, .. } => Some(for_),
+            | Fault::SlowReconcile { for_, .. }
+            | Fault::StaleRestart { for_, .. }
+            | Fault::UnobservedState { for_, .. } => Some(for_),
             Fault::CrashReplica { restart_after, .. }
             | Fault::CrashSubject { restart_after, .. } => Some(restart_after),
-            Fault::ConnectionReset { .. }
+            // Its crash happens when the write arrives, not at a time of the timeline.
+            Fault::CrashAfterWrite { .. }
+            | Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
@@ -335,14 +383,17 @@ impl Fault {
             | Fault::CacheLag { replica, .. }
             | Fault::CachePause { replica, .. }
             | Fault::ExpireWatches { replica, .. }
-            | Fault::DropWatches { replica, .. } => Some(ReplicaMut::Optional(replica)),
+            | Fault::DropWatches { replica, .. }
+            | Fault::StaleRestart { replica, .. } => Some(ReplicaMut::Optional(replica)),
             Fault::CrashReplica { replica, .. } => Some(ReplicaMut::One(replica)),
             Fault::Compact { .. }
             | Fault::HttpErrors { .. }
             | Fault::SlowResponses { .. }
             | Fault::SlowReconcile { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashSubject { .. } => None,
+            | Fault::CrashSubject { .. }
+            | Fault::CrashAfterWrite { .. }
+            | Fault::UnobservedState { .. } => None,
         }
     }
 
@@ -372,7 +423,10 @@ impl Fault {
             | Fault::DropWatches { .. }
             | Fault::HttpErrors { .. }
             | Fault::SlowResponses { .. }
-            | Fault::CrashSubject { .. } => false,
+            | Fault::CrashSubject { .. }
+            | Fault::CrashAfterWrite { .. }
+            | Fault::StaleRestart { .. }
+            | Fault::UnobservedState { .. } => false,
         }
     }
 
@@ -389,6 +443,9 @@ impl Fault {
                 Some(("code", format!("must be 429, 500, 503 or 504, got {code}")))
             }
             Fault::ReconcileErrors { times: 0, .. } => Some(("times", "must be at least 1".into())),
+            Fault::CrashAfterWrite { writes: 0, .. } => {
+                Some(("writes", "must be at least 1 (the first write)".into()))
+            }
             Fault::Partition { .. }
             | Fault::PartitionOneway { .. }
             | Fault::Hold { .. }
@@ -405,7 +462,10 @@ impl Fault {
             | Fault::SlowResponses { .. }
             | Fault::SlowReconcile { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashSubject { .. } => None,
+            | Fault::CrashSubject { .. }
+            | Fault::CrashAfterWrite { .. }
+            | Fault::StaleRestart { .. }
+            | Fault::UnobservedState { .. } => None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`Scenario`] (here): name, seed, duration, settle, tick, and the parts below;
 //! - [`cluster`]: replicas, watch cache, timeouts, compaction; initial objects;
 //! - [`workload`]: the writes other clients make, and their expansion into single writes;
+//! - [`objects`]: resources of any kind — CRDs, manifests, object writes and churn;
 //! - [`subject`]: the system under test, its knobs, its [`SubjectKind`] and the
 //!   [`Catalog`] of names a scenario may use;
 //! - [`fault`]: every fault kind with its exhaustive accessors (a new fault kind starts here);
@@ -29,6 +30,8 @@ mod cluster;
 mod dur;
 mod expect;
 mod fault;
+mod kinds;
+mod objects;
 mod subject;
 mod validate;
 mod workload;
@@ -43,6 +46,7 @@ pub use cluster::{ClusterSpec, ObjectSpec};
 pub use dur::Dur;
 pub use expect::{Checker, Expect, RateBounds};
 pub use fault::{Direction, ErrorClass, Fault, ReplicaMut, Requests};
+pub use objects::{template_copy, ObjectRef, ObjectWrite};
 pub use subject::{Catalog, FirstList, ReplicaChoice, SubjectConfig, SubjectKind, SubjectSpec};
 pub use validate::Invalid;
 pub use workload::{Workload, Write};
@@ -81,9 +85,16 @@ pub struct Scenario {
     /// The simulated cluster.
     #[serde(default)]
     pub cluster: ClusterSpec,
-    /// ConfigMaps present before the subject starts.
+    /// CRDs the cluster serves besides the built-in kinds (apiextensions.k8s.io/v1
+    /// `CustomResourceDefinition` manifests, e.g. from `CustomResourceExt::crd()`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<serde_json::Value>,
+    /// ConfigMaps present before the subject starts (short form).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<ObjectSpec>,
+    /// Objects of any kind present before the subject starts (full manifests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<serde_json::Value>,
     /// Writes made during the run (by "other clients", straight to the store).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workload: Vec<Workload>,

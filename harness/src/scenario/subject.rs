@@ -15,6 +15,9 @@ pub enum SubjectKind {
     Informer,
     /// Reconciles keys (controller-like).
     Controller,
+    /// A user's own controller: judged only by what the cluster shows (its condition, end
+    /// state, deletions, children, writes), since its internals are not recorded.
+    Operator,
 }
 
 /// The subjects a scenario may name: validation asks it whether a name exists and what kind

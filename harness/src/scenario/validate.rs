@@ -21,7 +21,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn bad(path: impl Into<String>, message: impl Into<String>) -> Result<(), Invalid> {
+pub(super) fn bad(path: impl Into<String>, message: impl Into<String>) -> Result<(), Invalid> {
     Err(Invalid {
         path: path.into(),
         message: message.into(),
@@ -64,6 +64,7 @@ pub(super) fn scenario(s: &Scenario, subjects: &dyn Catalog) -> Result<(), Inval
     cluster(s)?;
     let kind = subject_spec(s, subjects)?;
     objects(s)?;
+    super::kinds::objects(s)?;
     for (i, w) in s.workload.iter().enumerate() {
         workload(s, i, w)?;
     }
@@ -174,7 +175,7 @@ fn subject_config(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn object_name(path: &str, name: &str) -> Result<(), Invalid> {
+pub(super) fn object_name(path: &str, name: &str) -> Result<(), Invalid> {
     match invalid_name(name) {
         Some(why) => bad(path, format!("invalid name {name:?}: {why}")),
         None => Ok(()),
@@ -231,6 +232,30 @@ fn workload(s: &Scenario, i: usize, w: &Workload) -> Result<(), Invalid> {
             }
             object_name(&format!("{p}.prefix"), &format!("{prefix}-0"))
         }
+        Workload::ChurnObjects {
+            at,
+            for_,
+            every,
+            objects,
+            ..
+        } => {
+            within(s, &format!("{p}.for"), *at, *for_)?;
+            if every.0 < Duration::from_millis(1) {
+                return bad(format!("{p}.every"), "must be at least 1ms");
+            }
+            if !(1..=10_000).contains(objects) {
+                return bad(
+                    format!("{p}.objects"),
+                    format!("must be 1 to 10000, got {objects}"),
+                );
+            }
+            Ok(())
+        }
+        // Checked against the scenario's kinds in `kinds.rs`.
+        Workload::CreateObject { .. }
+        | Workload::UpdateObject { .. }
+        | Workload::PatchObject { .. }
+        | Workload::DeleteObject { .. } => Ok(()),
     }
 }
 
@@ -268,6 +293,11 @@ fn fault(s: &Scenario, kind: SubjectKind, i: usize, f: &Fault) -> Result<(), Inv
 }
 
 fn expect(s: &Scenario) -> Result<(), Invalid> {
+    if let Some(r) = s.expect.write_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return bad("expect.write_rate", format!("must be above 0, got {r}"));
+        }
+    }
     if let Some(r) = &s.expect.watch_rate {
         if !(r.min.is_finite() && r.max.is_finite() && 0.0 <= r.min && r.min <= r.max) {
             return bad("expect.watch_rate", "needs 0 <= min <= max");

@@ -8,9 +8,11 @@ use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::objects::{churn_objects, ObjectRef, ObjectWrite};
 use super::Dur;
 
-/// A write (or a generator of writes) on ConfigMaps in namespace `default`.
+/// A write (or a generator of writes): the short forms on ConfigMaps in namespace
+/// `default`, the `*_object` forms on any resource (built-in or a scenario's CRD).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Workload {
@@ -69,6 +71,55 @@ pub enum Workload {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         labels: BTreeMap<String, String>,
     },
+    /// Create an object of any kind from its manifest (replaced if it exists).
+    CreateObject {
+        /// When.
+        at: Dur,
+        /// The manifest (apiVersion, kind, metadata.name, ...).
+        object: serde_json::Value,
+    },
+    /// Replace an object's content with this manifest's, keeping its metadata (finalizers,
+    /// owners); created if absent.
+    UpdateObject {
+        /// When.
+        at: Dur,
+        /// The manifest.
+        object: serde_json::Value,
+    },
+    /// Merge-patch (RFC 7386) one object of any kind.
+    PatchObject {
+        /// When.
+        at: Dur,
+        /// The object.
+        target: ObjectRef,
+        /// The merge patch.
+        patch: serde_json::Value,
+    },
+    /// Delete one object of any kind (finalizers honoured).
+    DeleteObject {
+        /// When.
+        at: Dur,
+        /// The object.
+        target: ObjectRef,
+    },
+    /// Every `every`, create, patch or delete one of `objects` copies of `template` (named
+    /// `{its name}-0..`) at random.
+    ChurnObjects {
+        /// Start.
+        at: Dur,
+        /// How long.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// Interval between writes.
+        every: Dur,
+        /// Copies of the template.
+        objects: u32,
+        /// The manifest each copy is made from.
+        template: serde_json::Value,
+        /// Merge patches an update picks from (none: a changing annotation).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        patches: Vec<serde_json::Value>,
+    },
 }
 
 fn default_prefix() -> String {
@@ -84,6 +135,8 @@ pub enum Write {
     Update(String),
     /// Delete.
     Delete(String),
+    /// A write on an object of any kind.
+    Object(ObjectWrite),
 }
 
 impl Workload {
@@ -95,6 +148,11 @@ impl Workload {
             Workload::Delete { .. } => "delete",
             Workload::Burst { .. } => "burst",
             Workload::Churn { .. } => "churn",
+            Workload::CreateObject { .. } => "create_object",
+            Workload::UpdateObject { .. } => "update_object",
+            Workload::PatchObject { .. } => "patch_object",
+            Workload::DeleteObject { .. } => "delete_object",
+            Workload::ChurnObjects { .. } => "churn_objects",
         }
     }
 
@@ -105,7 +163,12 @@ impl Workload {
             | Workload::Update { at, .. }
             | Workload::Delete { at, .. }
             | Workload::Burst { at, .. }
-            | Workload::Churn { at, .. } => *at,
+            | Workload::Churn { at, .. }
+            | Workload::CreateObject { at, .. }
+            | Workload::UpdateObject { at, .. }
+            | Workload::PatchObject { at, .. }
+            | Workload::DeleteObject { at, .. }
+            | Workload::ChurnObjects { at, .. } => *at,
         }
     }
 
@@ -116,18 +179,27 @@ impl Workload {
             | Workload::Update { at, .. }
             | Workload::Delete { at, .. }
             | Workload::Burst { at, .. }
-            | Workload::Churn { at, .. } => at,
+            | Workload::Churn { at, .. }
+            | Workload::CreateObject { at, .. }
+            | Workload::UpdateObject { at, .. }
+            | Workload::PatchObject { at, .. }
+            | Workload::DeleteObject { at, .. }
+            | Workload::ChurnObjects { at, .. } => at,
         }
     }
 
     /// How long it goes on (`for`), to edit; `None` for single writes and bursts.
     pub fn length_mut(&mut self) -> Option<&mut Dur> {
         match self {
-            Workload::Churn { for_, .. } => Some(for_),
+            Workload::Churn { for_, .. } | Workload::ChurnObjects { for_, .. } => Some(for_),
             Workload::Create { .. }
             | Workload::Update { .. }
             | Workload::Delete { .. }
-            | Workload::Burst { .. } => None,
+            | Workload::Burst { .. }
+            | Workload::CreateObject { .. }
+            | Workload::UpdateObject { .. }
+            | Workload::PatchObject { .. }
+            | Workload::DeleteObject { .. } => None,
         }
     }
 
@@ -137,7 +209,13 @@ impl Workload {
             Workload::Create { labels, .. }
             | Workload::Burst { labels, .. }
             | Workload::Churn { labels, .. } => Some(labels),
-            Workload::Update { .. } | Workload::Delete { .. } => None,
+            Workload::Update { .. }
+            | Workload::Delete { .. }
+            | Workload::CreateObject { .. }
+            | Workload::UpdateObject { .. }
+            | Workload::PatchObject { .. }
+            | Workload::DeleteObject { .. }
+            | Workload::ChurnObjects { .. } => None,
         }
     }
 
@@ -165,6 +243,30 @@ impl Workload {
                 prefix,
                 labels,
             } => churn(*at, *for_, *every, *objects, prefix, labels, rng),
+            Workload::CreateObject { at, object } => {
+                vec![(at.0, Write::Object(ObjectWrite::Create(object.clone())))]
+            }
+            Workload::UpdateObject { at, object } => {
+                vec![(at.0, Write::Object(ObjectWrite::Update(object.clone())))]
+            }
+            Workload::PatchObject { at, target, patch } => vec![(
+                at.0,
+                Write::Object(ObjectWrite::Patch(target.clone(), patch.clone())),
+            )],
+            Workload::DeleteObject { at, target } => {
+                vec![(at.0, Write::Object(ObjectWrite::Delete(target.clone())))]
+            }
+            Workload::ChurnObjects {
+                at,
+                for_,
+                every,
+                objects,
+                template,
+                patches,
+            } => churn_objects((*at, *for_, *every), *objects, template, patches, rng)
+                .into_iter()
+                .map(|(t, w)| (t, Write::Object(w)))
+                .collect(),
         }
     }
 }
@@ -227,6 +329,7 @@ mod tests {
                 Write::Create(n, _) => assert!(live.insert(n.clone()), "{n} created twice"),
                 Write::Update(n) => assert!(live.contains(n), "{n} updated while absent"),
                 Write::Delete(n) => assert!(live.remove(n), "{n} deleted while absent"),
+                Write::Object(w) => panic!("a ConfigMap churn wrote {w:?}"),
             }
         }
     }

@@ -12,6 +12,9 @@ struct ControlState {
     slow: Vec<(usize, Option<String>, Duration)>,
     /// (only this key, class, failures left)
     errors: Vec<(Option<String>, ErrorClass, u32)>,
+    /// The shutdown triggers handed out so far, and whether they fired.
+    shutdown: Vec<tokio::sync::watch::Sender<bool>>,
+    shutdown_fired: bool,
 }
 
 /// Controller faults in force (cheap to clone; all clones share them).
@@ -58,6 +61,32 @@ impl Controls {
             .find(|(k, _, n)| *n > 0 && k.as_deref().is_none_or(|k| k == key))?;
         slot.2 -= 1;
         Some(slot.1)
+    }
+
+    /// A new shutdown trigger for a user's controller (fired by [`Controls::fire_shutdown`],
+    /// at once if that already happened).
+    pub fn shutdown_trigger(&self) -> super::Shutdown {
+        let (tx, shutdown) = super::Shutdown::new();
+        let mut st = self.lock();
+        if st.shutdown_fired {
+            let _ = tx.send(true);
+        }
+        st.shutdown.push(tx);
+        shutdown
+    }
+
+    /// Fires every shutdown trigger (the run is over).
+    pub fn fire_shutdown(&self) {
+        let mut st = self.lock();
+        st.shutdown_fired = true;
+        for tx in &st.shutdown {
+            let _ = tx.send(true);
+        }
+    }
+
+    /// Whether the shutdown triggers fired.
+    pub fn shutdown_requested(&self) -> bool {
+        self.lock().shutdown_fired
     }
 }
 

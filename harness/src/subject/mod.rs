@@ -18,6 +18,7 @@ mod hash_order;
 mod informer;
 mod registry;
 mod runtime_watcher;
+mod user;
 mod watcher;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -28,7 +29,9 @@ use crate::scenario::SubjectConfig;
 use crate::trace::{Held, Record, Recorder};
 
 pub use controls::Controls;
-pub use registry::{registry, Descriptor, Registry, UnknownSubject};
+pub use registry::{register, registry, Descriptor, NameTaken, Registry, Run, UnknownSubject};
+pub(crate) use user::record_panics;
+pub use user::{ClusterView, ConditionFn, Shutdown, StartFn, Templates, TypeRef, UserSubject};
 
 /// Everything one subject instance gets.
 #[derive(Clone)]

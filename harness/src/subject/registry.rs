@@ -1,10 +1,12 @@
 //! The registry of subjects: every name a scenario may use, with its kind and its code.
 
 use futures::future::BoxFuture;
+use std::sync::Mutex;
+
 use futures::FutureExt;
 use kube_chaos::zoo::Bug;
 
-use super::{controller, hash_order, informer, runtime_watcher, watcher, Ctx};
+use super::{controller, hash_order, informer, runtime_watcher, watcher, Ctx, UserSubject};
 use crate::scenario::{Catalog, SubjectKind};
 
 /// A registered subject.
@@ -18,7 +20,39 @@ pub struct Descriptor {
     /// A bug-zoo subject: our runtime with one known bug, which exploration must find.
     pub zoo: bool,
     /// Runs one instance until its host stops.
-    pub run: fn(Ctx) -> BoxFuture<'static, ()>,
+    pub run: Run,
+}
+
+/// How a subject's instance runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// A function of the harness (ours, kube-runtime's, the zoo).
+    Fn(fn(Ctx) -> BoxFuture<'static, ()>),
+    /// A user's controller ([`register`]).
+    User(&'static UserSubject),
+}
+
+impl Run {
+    /// One instance's incarnation (a user's controller gets a fresh shutdown trigger).
+    pub fn start(self, ctx: Ctx) -> BoxFuture<'static, ()> {
+        match self {
+            Run::Fn(f) => f(ctx),
+            Run::User(user) => {
+                let shutdown = ctx.controls.shutdown_trigger();
+                super::user::run(ctx, user, shutdown).boxed()
+            }
+        }
+    }
+}
+
+impl Descriptor {
+    /// The user's controller, if this is one.
+    pub fn user(&self) -> Option<&'static UserSubject> {
+        match self.run {
+            Run::Fn(_) => None,
+            Run::User(u) => Some(u),
+        }
+    }
 }
 
 impl std::fmt::Debug for Descriptor {
@@ -35,49 +69,49 @@ static SUBJECTS: &[Descriptor] = &[
         kind: SubjectKind::Watcher,
         about: "kube-chaos RetryWatcher from Api<ConfigMap>, started after a consistent list",
         zoo: false,
-        run: |c| watcher::retry_watcher(c, false).boxed(),
+        run: Run::Fn(|c| watcher::retry_watcher(c, false).boxed()),
     },
     Descriptor {
         name: "informer",
         kind: SubjectKind::Informer,
         about: "kube-chaos informer (reflector, store, handlers) on ConfigMaps",
         zoo: false,
-        run: |c| informer::informer(c, false).boxed(),
+        run: Run::Fn(|c| informer::informer(c, false).boxed()),
     },
     Descriptor {
         name: "kube-runtime-watcher",
         kind: SubjectKind::Informer,
         about: "kube-runtime's watcher + reflector with a seeded backoff, events mapped to handler calls",
         zoo: false,
-        run: |c| runtime_watcher::run(c).boxed(),
+        run: Run::Fn(|c| runtime_watcher::run(c).boxed()),
     },
     Descriptor {
         name: "controller",
         kind: SubjectKind::Controller,
         about: "the mirror controller on kube-chaos's informer, workqueue and worker pool",
         zoo: false,
-        run: |c| controller::ours(c).boxed(),
+        run: Run::Fn(|c| controller::ours(c).boxed()),
     },
     Descriptor {
         name: "kube-runtime-controller",
         kind: SubjectKind::Controller,
         about: "kube-runtime's Controller (seeded backoffs) running the mirror reconcile",
         zoo: false,
-        run: |c| controller::kube_runtime(c).boxed(),
+        run: Run::Fn(|c| controller::kube_runtime(c).boxed()),
     },
     Descriptor {
         name: "hash-order",
         kind: SubjectKind::Controller,
         about: "lists ConfigMaps into a std HashSet and reconciles them in its order (divergence-finder test)",
         zoo: false,
-        run: |c| hash_order::run(c).boxed(),
+        run: Run::Fn(|c| hash_order::run(c).boxed()),
     },
     Descriptor {
         name: "wall-clock",
         kind: SubjectKind::Controller,
         about: "reconciles a key named by the wall clock and starts threads (divergence-finder test)",
         zoo: false,
-        run: |c| hash_order::wall_clock(c).boxed(),
+        run: Run::Fn(|c| hash_order::wall_clock(c).boxed()),
     },
     // The bug zoo: each is one of the above with one known bug.
     Descriptor {
@@ -85,80 +119,109 @@ static SUBJECTS: &[Descriptor] = &[
         kind: SubjectKind::Watcher,
         about: "RetryWatcher whose watch function drops the resourceVersion it is given (replays history)",
         zoo: true,
-        run: |c| watcher::retry_watcher(c, true).boxed(),
+        run: Run::Fn(|c| watcher::retry_watcher(c, true).boxed()),
     },
     Descriptor {
         name: "retry-watcher-reconnect-from-empty",
         kind: SubjectKind::Watcher,
         about: "RetryWatcher that reconnects from \"\" instead of its last resourceVersion",
         zoo: true,
-        run: |c| watcher::retry_watcher(c.with(Bug::ReconnectFromEmpty), false).boxed(),
+        run: Run::Fn(|c| watcher::retry_watcher(c.with(Bug::ReconnectFromEmpty), false).boxed()),
     },
     Descriptor {
         name: "informer-no-relist-after-410",
         kind: SubjectKind::Informer,
         about: "informer that re-watches the same resourceVersion after a 410 instead of relisting",
         zoo: true,
-        run: |c| informer::informer(c.with(Bug::NoRelistAfterExpired), false).boxed(),
+        run: Run::Fn(|c| informer::informer(c.with(Bug::NoRelistAfterExpired), false).boxed()),
     },
     Descriptor {
         name: "informer-relist-without-tombstones",
         kind: SubjectKind::Informer,
         about: "informer whose relist drops objects that vanished without telling the handlers",
         zoo: true,
-        run: |c| informer::informer(c.with(Bug::RelistWithoutTombstones), false).boxed(),
+        run: Run::Fn(|c| informer::informer(c.with(Bug::RelistWithoutTombstones), false).boxed()),
     },
     Descriptor {
         name: "informer-late-handler",
         kind: SubjectKind::Informer,
         about: "informer whose handler, added after the first list, gets no adds for cached objects",
         zoo: true,
-        run: |c| informer::informer(c.with(Bug::LateHandlerMissesExisting), true).boxed(),
+        run: Run::Fn(|c| informer::informer(c.with(Bug::LateHandlerMissesExisting), true).boxed()),
     },
     Descriptor {
         name: "controller-no-processing-set",
         kind: SubjectKind::Controller,
         about: "mirror controller whose workqueue hands a key in flight to a second worker",
         zoo: true,
-        run: |c| controller::ours(c.with(Bug::NoProcessingSet)).boxed(),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoProcessingSet)).boxed()),
     },
     Descriptor {
         name: "controller-drops-readd",
         kind: SubjectKind::Controller,
         about: "mirror controller whose workqueue drops a key added while it is being reconciled",
         zoo: true,
-        run: |c| controller::ours(c.with(Bug::DropReaddDuringProcessing)).boxed(),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::DropReaddDuringProcessing)).boxed()),
     },
     Descriptor {
         name: "controller-unlimited-requeue",
         kind: SubjectKind::Controller,
         about: "mirror controller that requeues a failed key at once, without the rate limiter",
         zoo: true,
-        run: |c| controller::ours(c.with(Bug::UnlimitedRequeue)).boxed(),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::UnlimitedRequeue)).boxed()),
     },
     Descriptor {
         name: "controller-no-dead-letter",
         kind: SubjectKind::Controller,
         about: "mirror controller whose retries never reach max_retries and the dead letter",
         zoo: true,
-        run: |c| controller::ours(c.with(Bug::NoDeadLetter)).boxed(),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoDeadLetter)).boxed()),
     },
     Descriptor {
         name: "controller-retries-terminal",
         kind: SubjectKind::Controller,
         about: "mirror controller that requeues a terminal reconcile error instead of dead-lettering it",
         zoo: true,
-        run: |c| controller::ours(c.with(Bug::RetryTerminal)).boxed(),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::RetryTerminal)).boxed()),
     },
 ];
 
-/// The subjects a scenario may name.
+/// The subjects a scenario may name: the harness's own, then the users' controllers
+/// registered in this process.
 #[derive(Debug)]
 pub struct Registry {
     subjects: &'static [Descriptor],
+    users: Mutex<Vec<&'static Descriptor>>,
 }
 
-static REGISTRY: Registry = Registry { subjects: SUBJECTS };
+static REGISTRY: Registry = Registry {
+    subjects: SUBJECTS,
+    users: Mutex::new(Vec::new()),
+};
+
+/// A user controller's name that is already taken in this process.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a subject called {0:?} already exists in this process; give each controller under test its own name")]
+pub struct NameTaken(pub String);
+
+/// Registers a user's controller as subject `name` (kind [`SubjectKind::Operator`]) for the
+/// rest of the process, so scenarios, exploration and replays can name it.
+pub fn register(name: &str, user: UserSubject) -> Result<&'static Descriptor, NameTaken> {
+    let mut users = REGISTRY.users.lock().expect("registry lock");
+    if REGISTRY.subjects.iter().any(|d| d.name == name) || users.iter().any(|d| d.name == name) {
+        return Err(NameTaken(name.to_string()));
+    }
+    // Registered once per controller under test and kept for the process: leaked on purpose.
+    let d: &'static Descriptor = Box::leak(Box::new(Descriptor {
+        name: Box::leak(name.to_string().into_boxed_str()),
+        kind: SubjectKind::Operator,
+        about: "a user's controller",
+        zoo: false,
+        run: Run::User(Box::leak(Box::new(user))),
+    }));
+    users.push(d);
+    Ok(d)
+}
 
 /// The harness's subjects, in the order `kube-chaos subjects` lists them.
 pub fn registry() -> &'static Registry {
@@ -176,14 +239,17 @@ pub struct UnknownSubject {
 }
 
 impl Registry {
-    /// Every subject, in listing order.
+    /// Every subject of the harness, in listing order (users' controllers not included).
     pub fn all(&self) -> &'static [Descriptor] {
         self.subjects
     }
 
     /// The subject called `name`.
     pub fn find(&self, name: &str) -> Option<&'static Descriptor> {
-        self.subjects.iter().find(|d| d.name == name)
+        self.subjects.iter().find(|d| d.name == name).or_else(|| {
+            let users = self.users.lock().expect("registry lock");
+            users.iter().find(|d| d.name == name).copied()
+        })
     }
 
     /// The subject called `name`, or an error listing the known ones.
@@ -201,7 +267,9 @@ impl Catalog for Registry {
     }
 
     fn names(&self) -> Vec<&str> {
-        self.subjects.iter().map(|d| d.name).collect()
+        let users = self.users.lock().expect("registry lock");
+        let users = users.iter().map(|d| d.name);
+        self.subjects.iter().map(|d| d.name).chain(users).collect()
     }
 }
 
