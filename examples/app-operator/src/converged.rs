@@ -169,3 +169,145 @@ fn check_registries(live: &[&App], configmaps: &[ConfigMap], problems: &mut Vec<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{AppSpec, AppStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+    use k8s_openapi::ByteString;
+    use kube::api::ObjectMeta;
+
+    fn app(name: &str, generation: i64) -> App {
+        let mut a = App::new(
+            name,
+            AppSpec {
+                data: BTreeMap::from([("k".into(), "v".into())]),
+                secret: BTreeMap::from([("s".into(), "p".into())]),
+            },
+        );
+        a.metadata.namespace = Some("default".into());
+        a.metadata.uid = Some(format!("uid-{name}"));
+        a.metadata.generation = Some(generation);
+        a.status = Some(AppStatus {
+            ready: true,
+            observed_generation: Some(generation),
+        });
+        a
+    }
+
+    fn meta(name: &str, owner: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            owner_references: owner.map(|o| {
+                vec![OwnerReference {
+                    api_version: "example.kube-chaos.dev/v1".into(),
+                    kind: "App".into(),
+                    name: o.into(),
+                    uid: format!("uid-{o}"),
+                    controller: Some(true),
+                    ..OwnerReference::default()
+                }]
+            }),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn cm(name: &str, owner: Option<&str>, data: &[(&str, &str)]) -> ConfigMap {
+        ConfigMap {
+            metadata: meta(name, owner),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn secret(name: &str, owner: &str, value: &str) -> Secret {
+        Secret {
+            metadata: meta(name, Some(owner)),
+            data: Some(BTreeMap::from([("s".into(), ByteString(value.into()))])),
+            ..Secret::default()
+        }
+    }
+
+    type World = (Vec<App>, Vec<ConfigMap>, Vec<Secret>);
+    type Edit<'a> = &'a dyn Fn(&mut Vec<App>, &mut Vec<ConfigMap>, &mut Vec<Secret>);
+
+    /// App `a` done right: its children and the registry.
+    fn world() -> World {
+        let cms = vec![
+            cm("app-a", Some("a"), &[("k", "v")]),
+            cm(REGISTRY, None, &[("a", "uid-a")]),
+        ];
+        (vec![app("a", 2)], cms, vec![secret("app-a", "a", "p")])
+    }
+
+    #[test]
+    fn a_finished_app_is_converged_and_each_break_is_named() {
+        // The good world passes; each edit of it breaks one clause, named in the message.
+        let (apps, cms, secrets) = world();
+        assert_eq!(converged(&apps, &cms, &secrets), Ok(()));
+        let broken = |edit: Edit| {
+            let (mut apps, mut cms, mut secrets) = world();
+            edit(&mut apps, &mut cms, &mut secrets);
+            converged(&apps, &cms, &secrets).unwrap_err()
+        };
+        let two = broken(&|_, c, _| c.push(cm("app-a-x1", Some("a"), &[("k", "v")])));
+        assert_eq!(
+            two,
+            "App default/a: 2 ConfigMaps controlled by it (app-a, app-a-x1), want exactly 1"
+        );
+        let none = broken(&|_, _, s| s.clear());
+        assert_eq!(none, "App default/a: no Secret controlled by it");
+        let data = broken(&|_, c, _| c[0] = cm("app-a", Some("a"), &[("k", "old")]));
+        assert!(
+            data.starts_with("App default/a: ConfigMap app-a has data"),
+            "{data}"
+        );
+        let secret_data = broken(&|_, _, s| s[0] = secret("app-a", "a", "old"));
+        assert!(
+            secret_data.contains("Secret app-a has data {\"s\": \"old\"}"),
+            "{secret_data}"
+        );
+        let stale = broken(&|a, _, _| a[0].metadata.generation = Some(3));
+        assert!(stale.contains("observedGeneration=Some(2), want ready at generation Some(3)"));
+        let missing = broken(&|_, c, _| c[1] = cm(REGISTRY, None, &[]));
+        assert_eq!(
+            missing,
+            "registry default/app-registry: no key for live App a"
+        );
+        let extra = broken(&|_, c, _| c[1] = cm(REGISTRY, None, &[("a", "uid-a"), ("z", "u")]));
+        assert_eq!(
+            extra,
+            "registry default/app-registry: key z names no live App"
+        );
+        let uid = broken(&|_, c, _| c[1] = cm(REGISTRY, None, &[("a", "uid-old")]));
+        assert!(uid.contains("key a holds uid uid-old"), "{uid}");
+    }
+
+    #[test]
+    fn an_app_being_deleted_is_not_judged_but_its_registry_key_is() {
+        // A terminating App needs no children or status; its key must already be gone.
+        let (mut apps, mut cms, secrets) = world();
+        let mut gone = app("b", 1);
+        gone.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        gone.status = None;
+        apps.push(gone);
+        assert_eq!(converged(&apps, &cms, &secrets), Ok(()));
+        cms[1] = cm(REGISTRY, None, &[("a", "uid-a"), ("b", "uid-b")]);
+        assert_eq!(
+            converged(&apps, &cms, &secrets),
+            Err("registry default/app-registry: key b names no live App".into())
+        );
+    }
+
+    #[test]
+    fn unique_children_are_the_configmap_and_the_secret() {
+        // The kinds a duplicate-children checker looks at, as (apiVersion, kind).
+        assert_eq!(unique_children(), &[("v1", "ConfigMap"), ("v1", "Secret")]);
+    }
+}

@@ -2,6 +2,7 @@
 //! runtimes, and each bug variant fails `converged` under a hand-made fault schedule that
 //! the correct operator survives. Shared helpers here; one module per story.
 
+mod runs;
 mod variants;
 mod workload;
 
@@ -15,6 +16,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
 use kube_chaos_harness::apiserver::ApiServer;
 use kube_chaos_harness::net::{client, ClientConfig};
+use kube_chaos_harness::sim::since_start;
 use kube_chaos_harness::testing::{step_until, TestResult};
 use kube_chaos_harness::SimBuilder;
 use serde::de::DeserializeOwned;
@@ -53,6 +55,7 @@ where
         .try_init();
     let (mut sim, server) = SimBuilder::new(seed)
         .duration(secs(600.0))
+        .cluster(|c| c.record_history = true)
         .build()
         .expect("a valid cluster");
     let crd = serde_json::to_value(App::crd()).expect("the CRD serialises");
@@ -97,15 +100,15 @@ pub fn apps(server: &ApiServer) -> Vec<App> {
 
 /// `converged` over the server's objects, once the system is quiet: no write in the last
 /// [`QUIET`] seconds (a controller still writing is not judged).
-pub fn judge(server: &ApiServer) -> Result<(), String> {
-    let now = server.now();
-    let last = server.history().last().map(|e| e.at).unwrap_or_default();
+pub fn judge(sim: &turmoil::Sim<'_>, server: &ApiServer) -> Result<(), String> {
+    let now = sim.elapsed();
+    let last = server.history().last().map(|e| since_start(e.at));
+    let last = last.expect("the history is recorded");
     if now.saturating_sub(last) < secs(QUIET) {
-        let epoch = secs(kube_chaos_harness::sim::EPOCH_SECS as f64);
         return Err(format!(
             "not quiet: the last write was at {:.3} s, judged at {:.3} s",
-            (last - epoch).as_secs_f64(),
-            (now - epoch).as_secs_f64()
+            last.as_secs_f64(),
+            now.as_secs_f64()
         ));
     }
     let configmaps: Vec<ConfigMap> = objects(server, "v1", "ConfigMap");
