@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
 use kube_chaos_harness::apiserver::ApiServer;
-use kube_chaos_harness::net::{client, ClientConfig};
+use kube_chaos_harness::net::{client, ClientConfig, Kill};
 use kube_chaos_harness::sim::since_start;
 use kube_chaos_harness::testing::{step_until, TestResult};
 use kube_chaos_harness::SimBuilder;
@@ -48,6 +48,21 @@ where
     W: FnOnce(Api<App>) -> Fut + 'static,
     Fut: Future<Output = TestResult> + 'static,
 {
+    let (sim, server, _) = world_with_kill(seed, variant, runtime, writer);
+    (sim, server)
+}
+
+/// [`world`], and the operator client's [`Kill`] for crashing its host deterministically.
+pub fn world_with_kill<W, Fut>(
+    seed: u64,
+    variant: Variant,
+    runtime: Runtime,
+    writer: W,
+) -> (turmoil::Sim<'static>, ApiServer, Kill)
+where
+    W: FnOnce(Api<App>) -> Fut + 'static,
+    Fut: Future<Output = TestResult> + 'static,
+{
     // `RUST_LOG=app_operator=debug cargo test -p app-operator` shows what the operator did.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -60,21 +75,27 @@ where
         .expect("a valid cluster");
     let crd = serde_json::to_value(App::crd()).expect("the CRD serialises");
     server.create_object(crd).expect("the CRD is accepted");
-    sim.host("operator", move || async move {
-        let client = client(&ClientConfig::new(1));
-        let never = std::future::pending();
-        match runtime {
-            Runtime::KubeRuntime => run(client, variant, never).await,
-            Runtime::Ours => run_ours(client, variant, never).await,
+    let config = ClientConfig::new(1);
+    let kill = config.kill.clone();
+    sim.host("operator", move || {
+        let config = config.clone();
+        async move {
+            // Inside the host: the client spawns its buffer worker on the host's runtime.
+            let client = client(&config);
+            let never = std::future::pending();
+            match runtime {
+                Runtime::KubeRuntime => run(client, variant, never).await,
+                Runtime::Ours => run_ours(client, variant, never).await,
+            }
+            Ok(())
         }
-        Ok(())
     });
     let mut writer = Some(writer);
     sim.client("writer", async move {
         let apps = Api::default_namespaced(client(&ClientConfig::new(1)));
         (writer.take().expect("runs once"))(apps).await
     });
-    (sim, server)
+    (sim, server, kill)
 }
 
 /// Seconds without a write before the end state is judged.

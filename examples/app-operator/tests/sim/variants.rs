@@ -209,3 +209,47 @@ fn no_conflict_retry_drops_a_registration_that_met_a_conflict() {
         "registry default/app-registry: no key for live App b",
     );
 }
+
+/// Apps `a` and `b` converge; `b` is deleted at 20 s, and the operator's host crashes the
+/// moment `b` is gone from the store (before its next request), restarting 5 s later.
+fn crash_when_the_app_is_gone(variant: Variant, runtime: Runtime) -> Result<(), String> {
+    let (mut sim, server, kill) = world_with_kill(8, variant, runtime, |api| async move {
+        until(1.0).await;
+        create(&api, "a", "v1").await?;
+        create(&api, "b", "v1").await?;
+        until(20.0).await;
+        delete(&api, "b").await
+    });
+    step_to(&mut sim, 19.0);
+    judge(&sim, &server).expect("a and b converged before the deletion");
+    let b_exists = |server: &ApiServer| {
+        server
+            .get_object("example.kube-chaos.dev/v1", "App", "default", "b")
+            .is_some()
+    };
+    while b_exists(&server) {
+        assert!(sim.elapsed() < secs(40.0), "b is never deleted");
+        sim.step().expect("the simulation steps");
+    }
+    // Close the operator's connections in a fixed order, then crash it (net.rs, `Kill`).
+    kill.fire();
+    sim.step().expect("the simulation steps");
+    sim.crash("operator");
+    let restart_at = sim.elapsed().as_secs_f64() + 5.0;
+    step_to(&mut sim, restart_at);
+    sim.bounce("operator");
+    step_to(&mut sim, 60.0);
+    judge(&sim, &server)
+}
+
+#[test]
+fn finalizer_before_cleanup_leaks_the_registry_key_when_the_operator_crashes_in_between() {
+    // The intermediate state: the variant's finalizer removal lets `b` go first, the crash
+    // loses the cleanup, and after the restart nothing names `b` any more. The correct
+    // operator removed the key before the finalizer, so the crash finds nothing to lose.
+    caught(
+        Variant::FinalizerBeforeCleanup,
+        crash_when_the_app_is_gone,
+        "registry default/app-registry: key b names no live App",
+    );
+}
