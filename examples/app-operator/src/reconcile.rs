@@ -80,7 +80,8 @@ pub(crate) fn key_of(app: &App) -> String {
     format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any())
 }
 
-/// Reconciles one App: the finalizer's bookkeeping, then [`apply`] or [`cleanup`].
+/// Reconciles one App: the finalizer's bookkeeping, then (live) its registry key, children
+/// and status, or (deleted) the removal of its registry key.
 pub async fn reconcile(app: Arc<App>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = app
         .namespace()
