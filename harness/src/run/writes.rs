@@ -75,6 +75,9 @@ fn write_object(server: &ApiServer, w: &ObjectWrite) -> Result<(), ApiError> {
     let ns = namespace_of(server, &r);
     let current = server.get_object(&r.api_version, &r.kind, &ns, &r.name);
     match w {
+        // Another client's create of an object that exists is refused (409 AlreadyExists);
+        // the workload moves on, as it does when a delete finds nothing.
+        ObjectWrite::Create(_) if current.is_some() => Ok(()),
         ObjectWrite::Create(obj) => server.put_object(placed(server, obj)).map(drop),
         ObjectWrite::Update(obj) => {
             let mut new = placed(server, obj);

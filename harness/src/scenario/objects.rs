@@ -51,7 +51,7 @@ impl ObjectRef {
 /// A single write on an object of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectWrite {
-    /// Create this manifest (replaced if it exists).
+    /// Create this manifest (nothing happens if it exists: a create would be refused).
     Create(Value),
     /// Replace the object's content with this manifest's, keeping its metadata (created if
     /// absent).

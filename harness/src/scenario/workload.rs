@@ -71,7 +71,8 @@ pub enum Workload {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         labels: BTreeMap<String, String>,
     },
-    /// Create an object of any kind from its manifest (replaced if it exists).
+    /// Create an object of any kind from its manifest (nothing happens if it exists, as a
+    /// create would be refused).
     CreateObject {
         /// When.
         at: Dur,

@@ -1,0 +1,84 @@
+//! The app-operator explored by kube-chaos as a user would run it: the `Operator` test API
+//! with the operator's real `main` (its `run`), generated workloads over two Apps, generated
+//! faults, the generic checkers plus the operator's own `converged` condition. The correct
+//! operator passes the budget; every bug variant is found within it, shrunk, and its replay
+//! file reproduces it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use app_operator::{converged, run, App, AppSpec, Variant};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::CustomResourceExt;
+use kube_chaos_harness::operator::Failed;
+use kube_chaos_harness::Operator;
+use serde_json::json;
+
+/// Cases per variant, from seed 1.
+const BUDGET: u32 = 40;
+
+fn app(name: &str) -> App {
+    let spec = AppSpec {
+        data: BTreeMap::from([("k".into(), "v1".into())]),
+        secret: BTreeMap::from([("s".into(), "p-v1".into())]),
+    };
+    let mut a = App::new(name, spec);
+    a.metadata.namespace = Some("default".into());
+    a
+}
+
+/// A fresh regression directory for `name` (these tests check finding, not keeping).
+fn regressions(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("app-operator-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The ≤ 10 lines an operator team writes (here with the variant to run).
+fn operator(variant: Variant) -> Operator {
+    Operator::new(&format!("app-operator-{}", variant.name()))
+        .crd(App::crd())
+        .start(move |client, shutdown| run(client, variant, shutdown))
+        .object(app("a"))
+        .object(app("b"))
+        .patch(json!({"spec": {"data": {"k": "v2"}, "secret": {"s": "p-v2"}}}))
+        .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
+        .unique_child::<ConfigMap>()
+        .unique_child::<Secret>()
+        .regressions(regressions(variant.name()))
+}
+
+#[test]
+fn the_correct_operator_passes_the_budget() {
+    let e = operator(Variant::Correct).explore(BUDGET, 1);
+    assert_eq!(e.cases_run, BUDGET);
+}
+
+#[test]
+fn every_bug_variant_is_found_within_the_budget_and_its_replay_reproduces_it() {
+    for &variant in Variant::bugs() {
+        let op = operator(variant).shrink_runs(60);
+        let Err(Failed::Found(found)) = op.check(BUDGET, 1) else {
+            panic!("{} was not found in {BUDGET} cases", variant.name());
+        };
+        for f in &found {
+            eprintln!(
+                "{}: {} ({}): {}",
+                variant.name(),
+                f.checker,
+                f.origin,
+                f.violation
+            );
+        }
+        // The replay files reproduce: rerunning them first fails the same checkers.
+        let Err(Failed::Found(again)) = op.check(BUDGET, 1) else {
+            panic!("{}: the replay files pass", variant.name());
+        };
+        let checkers = |v: &[kube_chaos_harness::operator::Finding]| {
+            let mut c: Vec<_> = v.iter().map(|f| f.checker).collect();
+            c.sort();
+            c
+        };
+        assert_eq!(checkers(&again), checkers(&found), "{}", variant.name());
+    }
+}
