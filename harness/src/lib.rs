@@ -16,6 +16,7 @@
 //! | the judgement | [`check`] | one checker per invariant over the recorded evidence |
 //! | the pictures | [`picture`], [`study`] | a run's page (SVG timeline and trace); the minWatchTimeout study and its chart |
 //! | exploration | [`explore`] | generated scenarios (one generator per fault kind), shrinking, replay files |
+//! | your controller | [`operator`] | [`Operator`]: a user's controller and CRDs under generated faults from a 10-line `cargo test`, findings shrunk into a regression directory rerun first |
 //! | the command line | [`suite`], [`demo`], `main.rs` | `kube-chaos run`, `demo`, `explore`, `serve` |
 //!
 //! Where new things go: **a new fault kind** is its variant and accessor arms in
@@ -26,7 +27,7 @@
 //! subject** is a function in `subject/` plus one line in its registry; a bug-zoo subject is
 //! one of ours with a `kube_chaos::zoo::Bug` turned on.
 //!
-//! Arrows point down only: the command line uses explore, which uses run, which uses
+//! Arrows point down only: the command line and [`operator`] use explore, which uses run, which uses
 //! subject, check and scenario, which use the world; [`testing`] holds helpers for tests.
 //!
 //! # Running a scenario from Rust
@@ -52,7 +53,9 @@
 //!
 //! # Testing your own kube-rs controller
 //!
-//! Build a world with [`SimBuilder`], run your controller on a host with a client from
+//! The short way is [`Operator`] (its module doc has the ten lines): your CRDs, your `main`,
+//! your objects and a condition, explored under generated faults and shrunk to replay files.
+//! The long way, for a hand-made story: build a world with [`SimBuilder`], run your controller on a host with a client from
 //! [`client`], drive faults with the `turmoil` `Sim` and the [`ApiServer`] handle
 //! (`compact_all`, `expire_watches`, `pause_cache`, hooks for HTTP errors), then judge the
 //! server's objects — the way `harness/tests/runtime/controller.rs` does for the mirror

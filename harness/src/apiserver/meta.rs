@@ -102,6 +102,26 @@ pub(super) fn spec_changed(current: &Value, new: &Map<String, Value>) -> bool {
     without(current, &skip) != without(&Value::Object(new.clone()), &skip)
 }
 
+/// A core `Secret`'s `stringData` merged into `data` (base64), as kube-apiserver does on
+/// every write: `stringData` is write-only and wins over `data` for the same key.
+pub(super) fn merge_string_data(obj: &mut Map<String, Value>) {
+    let Some(Value::Object(strings)) = obj.remove("stringData") else {
+        return;
+    };
+    let data = obj
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    let data = data.as_object_mut().expect("made an object above");
+    for (k, v) in strings {
+        let bytes = v.as_str().unwrap_or("").as_bytes().to_vec();
+        let encoded = serde_json::to_value(k8s_openapi::ByteString(bytes)).expect("bytes encode");
+        data.insert(k, encoded);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

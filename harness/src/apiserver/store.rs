@@ -263,6 +263,12 @@ impl Store {
         rev
     }
 
+    /// Whether `res` is the core `Secret` kind (whose `stringData` is merged into `data`).
+    fn is_core_secret(&self, res: usize) -> bool {
+        let t = self.resources.get(res);
+        t.group.is_empty() && t.kind == "Secret"
+    }
+
     /// Creates an object; `obj` is the request body (already checked to be a JSON object).
     pub fn create(
         &mut self,
@@ -272,6 +278,9 @@ impl Store {
         now: Duration,
     ) -> Result<Written, ApiError> {
         let kind = self.resources.get(res).kind.clone();
+        if self.is_core_secret(res) {
+            super::meta::merge_string_data(&mut obj);
+        }
         let name = self.object_name(&kind, &mut obj)?;
         let key = ObjKey {
             res,
@@ -329,6 +338,9 @@ impl Store {
             ));
         }
         carry_server_fields(&current, &mut obj);
+        if self.is_core_secret(key.res) {
+            super::meta::merge_string_data(&mut obj);
+        }
         let finalizing = current["metadata"].get("deletionTimestamp").is_some();
         if finalizing {
             // kube-apiserver's ValidateObjectMetaUpdate: a finalizer added now could hold
@@ -669,6 +681,18 @@ mod tests {
                 .reason,
             "Conflict"
         );
+    }
+
+    #[test]
+    fn a_secrets_string_data_is_stored_in_data_base64_encoded() {
+        let mut s = store();
+        let secrets = s.resources().find_kind("v1", "Secret").unwrap();
+        let body = json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "pw"}});
+        let Value::Object(body) = body else { unreachable!() };
+        let w = s.create(secrets, "default", body, Duration::ZERO).unwrap();
+        let stored = &w;
+        assert_eq!(stored["data"], json!({"a": "eA==", "b": "cHc="}));
+        assert!(stored.get("stringData").is_none());
     }
 
     #[test]

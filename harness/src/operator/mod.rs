@@ -3,22 +3,28 @@
 //! hold once the system is quiet; then run one scenario or explore generated ones from a seed.
 //!
 //! ```no_run
-//! # use kube_chaos_harness::operator::Operator;
-//! # use k8s_openapi::api::core::v1::ConfigMap;
-//! # async fn my_main(_: kube::Client, _: kube_chaos_harness::subject::Shutdown) {}
-//! # fn crd() -> serde_json::Value { serde_json::json!({}) }
-//! # fn app(_: &str) -> serde_json::Value { serde_json::json!({}) }
-//! # fn every_app_has_its_configmap(_: &[ConfigMap]) -> Result<(), String> { Ok(()) }
-//! #[test]
-//! fn my_controller_survives_chaos() {
-//!     Operator::new("my-controller")
-//!         .crd(crd())                       // e.g. App::crd() from CustomResourceExt
-//!         .start(|client, shutdown| my_main(client, shutdown))
-//!         .object(app("web"))               // created, patched, deleted by the workload
-//!         .condition(|cluster| every_app_has_its_configmap(&cluster.list()))
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube::{CustomResource, CustomResourceExt};
+//! use kube_chaos_harness::Operator;
+//! # use kube_chaos_harness::subject::Shutdown;
+//! # #[derive(CustomResource, Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+//! # struct AppSpec { content: String }
+//! # async fn run(_: kube::Client, _: Shutdown) {}
+//! # fn converged(_: &[App], _: &[ConfigMap]) -> Result<(), String> { Ok(()) }
+//! # fn app(name: &str) -> App { App::new(name, AppSpec { content: "v1".into() }) }
+//!
+//! // #[test]
+//! fn my_operator_survives_chaos() {
+//!     Operator::new("my-operator")
+//!         .crd(App::crd())                                   // or .crd_yaml(..)
+//!         .start(|client, shutdown| run(client, shutdown))   // your main, minus config loading
+//!         .object(app("web"))                                // created, patched, deleted
+//!         .condition(|c| converged(&c.list(), &c.list::<ConfigMap>()))
 //!         .unique_child::<ConfigMap>()
-//!         .explore(200, 1);                 // 200 generated cases from seed 1
+//!         .explore(200, 1);                                  // 200 cases from seed 1
 //! }
+//! # my_operator_survives_chaos();
 //! ```
 //!
 //! On a failure the test panics with the shrunk replay file's path (written to the

@@ -137,13 +137,8 @@ pub fn judge(sim: &turmoil::Sim<'_>, server: &ApiServer) -> Result<(), String> {
     converged(&apps(server), &configmaps, &secrets)
 }
 
-/// App `name` in `default` with `data.k = value` and `secret.s = "p-" + value`, created
-/// with the operator's finalizer already on it.
-///
-/// Workaround for a gap in the simulated apiserver: kube-runtime's `finalizer` helper adds
-/// the first finalizer with a JSON patch `test /metadata/finalizers == null` on a missing
-/// path, which kube-apiserver (evanphx/json-patch) accepts and the `json-patch` crate the
-/// simulation uses refuses with 422; an App without finalizers is never reconciled there.
+/// App `name` in `default` with `data.k = value` and `secret.s = "p-" + value` (the
+/// operator adds its finalizer itself).
 pub fn app(name: &str, value: &str) -> App {
     let mut a = App::new(
         name,
@@ -153,7 +148,6 @@ pub fn app(name: &str, value: &str) -> App {
         },
     );
     a.metadata.namespace = Some("default".into());
-    a.metadata.finalizers = Some(vec![app_operator::FINALIZER.into()]);
     a
 }
 
