@@ -15,7 +15,7 @@
 //!   write options (dry run, strict validation); `patch.rs`: merge, JSON and strategic merge
 //!   patch; `apply.rs`: server-side apply and managed fields; `scale.rs`: `/scale`;
 //!   `validate.rs`: `fieldValidation=Strict`; `crd.rs`: CRDs written through the API;
-//!   `namespace.rs`: namespace termination.
+//!   `namespace.rs`: namespace termination; `propagation.rs`: a delete's propagation policy.
 //! - `query.rs` and `body.rs`: query parameters and write options, request and response
 //!   bodies; `protobuf.rs`: protobuf bodies (k8s-pb) for kubectl's generators.
 //! - `store.rs`: the synchronous MVCC core ("etcd"), with `meta.rs`'s object helpers;
@@ -23,7 +23,8 @@
 //!   selectors; `resource.rs`: the served types; `error.rs`: `Status` errors and
 //!   [`ClusterError`].
 //! - `control.rs`: fault controls (compaction, cache lag/pause, dropped and expired watches,
-//!   connection resets) and the background tasks (cache pump, compactor); `direct.rs`: reads
+//!   connection resets) and the background tasks (cache pump, compactor); `gc.rs`: the
+//!   garbage collector (ownerReferences, background, foreground, orphan); `direct.rs`: reads
 //!   and writes that bypass HTTP; `signal.rs`: deterministic wake-ups.
 //!
 //! This file holds the configuration, the shared state behind one lock, and the few
@@ -41,6 +42,7 @@ mod crd;
 mod direct;
 mod discovery;
 mod error;
+mod gc;
 mod hook;
 mod list;
 mod meta;
@@ -48,6 +50,7 @@ mod namespace;
 mod object;
 mod openapi;
 mod patch;
+mod propagation;
 mod protobuf;
 mod query;
 mod resource;
@@ -108,6 +111,9 @@ pub struct ClusterConfig {
     pub record_history: bool,
     /// Seed of the server's RNG (uids, generateName suffixes, watch timeouts).
     pub seed: u64,
+    /// How long after a write the garbage collector acts on it (`gc.rs`; the latency of
+    /// kube-controller-manager's informers).
+    pub gc_delay: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -126,6 +132,7 @@ impl Default for ClusterConfig {
             access_log: false,
             record_history: false,
             seed: 0,
+            gc_delay: Duration::from_millis(100),
         }
     }
 }
@@ -165,6 +172,8 @@ struct State {
     now: Duration,
     /// Per replica: bumped to end its open watches cleanly / with an in-stream 410.
     watch_control: Vec<WatchControl>,
+    /// The garbage collector's graph and work (`gc.rs`).
+    gc: gc::Collector,
 }
 
 /// Generations of the per-replica watch faults; a watch remembers them when it starts.
@@ -241,6 +250,7 @@ impl ApiServer {
             next_watch_id: 0,
             stats: Stats::default(),
             now,
+            gc: gc::Collector::new(config.gc_delay),
         };
         Ok(Self {
             shared: Arc::new(Shared {

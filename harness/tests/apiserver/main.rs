@@ -5,6 +5,7 @@ mod bad_input;
 mod crud;
 mod determinism;
 mod discovery;
+mod gc;
 mod hooks;
 mod list;
 mod replicas;
