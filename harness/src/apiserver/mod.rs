@@ -10,7 +10,8 @@
 //!   and `/openapi/v3` from k8s-openapi's schemas and CRDs' `openAPIV3Schema`.
 //! - `list.rs`: list planning (cache or store, exact revisions), pagination, continue tokens.
 //! - `watch.rs`: watch requests, where a stream starts, and its loop (initial events,
-//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events.
+//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events;
+//!   `partial.rs`: `as=PartialObjectMetadata(List)`, metadata-only answers.
 //! - `object.rs`: create, get, update, patch, delete, on an object or its `/status`, with the
 //!   write options (dry run, strict validation); `patch.rs`: merge, JSON and strategic merge
 //!   patch; `apply.rs`: server-side apply and managed fields; `scale.rs`: `/scale`;
@@ -49,6 +50,7 @@ mod meta;
 mod namespace;
 mod object;
 mod openapi;
+mod partial;
 mod patch;
 mod propagation;
 mod protobuf;

@@ -8,6 +8,7 @@ mod discovery;
 mod gc;
 mod hooks;
 mod list;
+mod metadata;
 mod replicas;
 mod runtime_watcher;
 mod turmoil_tcp;
