@@ -27,7 +27,9 @@
 //! one of ours with a `kube_chaos::zoo::Bug` turned on.
 //!
 //! Arrows point down only: the command line uses explore, which uses run, which uses
-//! subject, check and scenario, which use the world; [`testing`] holds helpers for tests.
+//! subject, check and scenario, which use the world; [`testing`] holds helpers for tests,
+//! [`retry`] writes of any kind that ride out faults (create, replace, patch, delete) and
+//! [`ApiServer::put_typed`] and its siblings typed reads and writes that bypass HTTP.
 //!
 //! # Running a scenario from Rust
 //!
@@ -93,6 +95,7 @@ pub mod explore;
 pub mod mirror;
 pub mod net;
 pub mod picture;
+pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod seeded;

@@ -99,18 +99,27 @@ impl Collector {
     }
 
     /// Reads the store's events since the last look (rebuilding the graph at `now` when
-    /// compaction dropped some); returns when the earliest pending item is due.
-    pub(super) fn observe(&mut self, s: &Store, now: Duration) -> Option<Duration> {
+    /// compaction dropped some); true if they gave it work.
+    pub(super) fn observe(&mut self, s: &Store, now: Duration) -> bool {
+        if self.cursor == s.revision() {
+            return false;
+        }
+        let queued = self.dirty.len();
         let events: Option<Vec<Arc<StoreEvent>>> =
             s.events_after(self.cursor).map(|e| e.cloned().collect());
         match events {
             Some(events) => events.iter().for_each(|ev| {
                 self.at = ev.at;
-                self.observe_event(ev);
+                self.observe_event(s, ev);
             }),
             None => self.resync(s, now),
         }
         self.cursor = s.revision();
+        self.dirty.len() > queued
+    }
+
+    /// When the earliest pending item is due.
+    pub(super) fn next_due(&self) -> Option<Duration> {
         self.dirty.first().map(|(due, _)| *due)
     }
 
@@ -119,7 +128,7 @@ impl Collector {
         *self = Self::new(self.delay);
         self.at = now;
         for (key, object) in s.snapshot() {
-            self.observe_event(&StoreEvent {
+            self.observe_event(s, &StoreEvent {
                 rev: 0,
                 at: Duration::ZERO,
                 key,
@@ -130,7 +139,10 @@ impl Collector {
         }
     }
 
-    fn observe_event(&mut self, ev: &StoreEvent) {
+    /// Updates the graph for one event and queues what it may have made garbage: dependents
+    /// of an owner that went, a dependent whose owners are not all solid now, an owner
+    /// being deleted with a GC finalizer (and its dependents).
+    fn observe_event(&mut self, s: &Store, ev: &StoreEvent) {
         let (key, obj) = (&ev.key, &*ev.object);
         let gone = ev.kind == EventType::Deleted;
         let uid = uid_of(obj).to_string();
@@ -165,7 +177,10 @@ impl Collector {
                     .insert(key.clone());
             }
             self.owners.insert(key.clone(), named);
-            self.mark(key);
+            let live = s.get(key).is_some_and(|o| uid_of(o) == uid);
+            if live && refs_of(obj).iter().any(|r| !matches!(classify(s, key, r), Owner::Solid)) {
+                self.mark(key);
+            }
         }
         if gone {
             self.foreground.remove(&uid);
@@ -380,20 +395,16 @@ impl ApiServer {
     /// set off [`ClusterConfig::gc_delay`](super::ClusterConfig::gc_delay) after it (each
     /// level of a cascade is one more delay).
     pub async fn run_garbage_collector(self) {
-        let mut changed = self.shared.store_rev.subscribe();
+        let mut work = self.shared.gc_work.subscribe();
         loop {
             let now = self.now();
-            let due = {
-                let mut st = self.lock();
-                let st = &mut *st;
-                st.gc.observe(&st.store, now)
-            };
+            let due = self.lock().gc.next_due();
             match due {
-                Some(due) => {
-                    tokio::time::sleep(due.saturating_sub(now)).await;
+                Some(due) if due <= now => {
                     self.collect_garbage();
                 }
-                None => changed.changed().await,
+                Some(due) => tokio::time::sleep(due - now).await,
+                None => work.changed().await,
             }
         }
     }
@@ -404,7 +415,6 @@ impl ApiServer {
         let wrote = {
             let mut st = self.lock();
             let st = &mut *st;
-            st.gc.observe(&st.store, now);
             st.gc.collect(&mut st.store, now)
         };
         if wrote {

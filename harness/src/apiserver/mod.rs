@@ -26,7 +26,8 @@
 //! - `control.rs`: fault controls (compaction, cache lag/pause, dropped and expired watches,
 //!   connection resets) and the background tasks (cache pump, compactor); `gc.rs`: the
 //!   garbage collector (ownerReferences, background, foreground, orphan); `direct.rs`: reads
-//!   and writes that bypass HTTP; `signal.rs`: deterministic wake-ups.
+//!   and writes that bypass HTTP, `typed.rs` the same for typed objects; `signal.rs`:
+//!   deterministic wake-ups.
 //!
 //! This file holds the configuration, the shared state behind one lock, and the few
 //! accessors through which the other files reach it.
@@ -62,6 +63,7 @@ mod selector;
 mod signal;
 mod store;
 mod table;
+mod typed;
 mod validate;
 mod watch;
 
@@ -81,6 +83,7 @@ pub use meta::{invalid_name, timestamp};
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use store::{EventType, ObjKey, Preconditions, Store, StoreEvent};
+pub use typed::TypedError;
 
 /// Knobs of a simulated cluster. Defaults follow kube-apiserver's.
 #[derive(Debug, Clone)]
@@ -194,6 +197,9 @@ struct Shared {
     state: Mutex<State>,
     /// Bumped on every store write and every cache-control change: wakes the cache pumps.
     store_rev: Signal,
+    /// Bumped when a write gave the garbage collector work: wakes it (and nothing else: an
+    /// idle collector never runs, so it leaves the schedule of a run without owners alone).
+    gc_work: Signal,
     /// One per replica, bumped whenever that replica's cache changed: wakes its watches.
     cache_changed: Vec<Signal>,
     /// One per replica, bumped to close every open connection to it (connection reset).
@@ -257,6 +263,7 @@ impl ApiServer {
         Ok(Self {
             shared: Arc::new(Shared {
                 store_rev: Signal::default(),
+                gc_work: Signal::default(),
                 hooks: Mutex::default(),
                 cache_changed,
                 connections,
@@ -414,9 +421,18 @@ impl ApiServer {
         f(&mut self.lock().watch_control[replica]);
     }
 
-    /// Wakes the cache pumps (after a store write or a cache-control change).
+    /// Wakes the cache pumps (after a store write or a cache-control change), and the
+    /// garbage collector if the writes since the last look gave it work.
     fn poke(&self) {
+        let gc_work = {
+            let mut st = self.lock();
+            let st = &mut *st;
+            st.gc.observe(&st.store, st.now)
+        };
         self.shared.store_rev.bump();
+        if gc_work {
+            self.shared.gc_work.bump();
+        }
     }
 
     /// Wakes replica `replica`'s open watches (and waits for its cache) to look again.

@@ -10,6 +10,7 @@ mod hooks;
 mod list;
 mod metadata;
 mod replicas;
+mod retry;
 mod runtime_watcher;
 mod turmoil_tcp;
 mod watch;
