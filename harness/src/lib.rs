@@ -27,8 +27,10 @@
 //! subject** is a function in `subject/` plus one line in its registry; a bug-zoo subject is
 //! one of ours with a `kube_chaos::zoo::Bug` turned on.
 //!
-//! Arrows point down only: the command line and [`operator`] use explore, which uses run, which uses
-//! subject, check and scenario, which use the world; [`testing`] holds helpers for tests.
+//! Arrows point down only: the command line and [`operator`] use explore, which uses run,
+//! which uses subject, check and scenario, which use the world; [`testing`] holds helpers for
+//! tests, [`retry`] writes of any kind that ride out faults (create, replace, patch, delete)
+//! and [`ApiServer::put_typed`] and its siblings typed reads and writes that bypass HTTP.
 //!
 //! # Running a scenario from Rust
 //!
@@ -97,6 +99,7 @@ pub mod mirror;
 pub mod net;
 pub mod operator;
 pub mod picture;
+pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod seeded;

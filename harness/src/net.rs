@@ -42,10 +42,11 @@ pub fn replica_host(i: usize) -> String {
 }
 
 /// Runs replica `replica` on the current turmoil host: its watch-cache pump, the compactor,
-/// and an HTTP/1.1 server on [`APISERVER_PORT`]. Use as a turmoil host's body.
+/// the garbage collector, and an HTTP/1.1 server on [`APISERVER_PORT`]. Use as a turmoil host's body.
 pub async fn serve_replica(server: ApiServer, replica: usize) -> turmoil::Result {
     tokio::spawn(server.clone().run_cache_pump(replica));
     tokio::spawn(server.clone().run_compactor());
+    tokio::spawn(server.clone().run_garbage_collector());
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", APISERVER_PORT)).await?;
     loop {
         let (stream, _) = listener.accept().await?;

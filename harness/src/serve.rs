@@ -120,6 +120,7 @@ pub async fn serve(
         tokio::spawn(server.clone().run_cache_pump(replica));
     }
     tokio::spawn(server.clone().run_compactor());
+    tokio::spawn(server.clone().run_garbage_collector());
     let s = server.clone();
     tokio::spawn(async move {
         let mut next = 0usize;

@@ -114,19 +114,20 @@ where
     }
 }
 
-/// The preconditions of a delete's optional `DeleteOptions` body, at most `limit` bytes, and
-/// whether it asks for a dry run (`dryRun: ["All"]`).
+/// A delete's optional `DeleteOptions` body (at most `limit` bytes): its preconditions,
+/// whether it asks for a dry run (`dryRun: ["All"]`), and the body itself (for the
+/// propagation policy).
 pub(super) async fn read_delete_options<B>(
     req: Request<B>,
     limit: usize,
-) -> Result<(Preconditions, bool), ApiError>
+) -> Result<(Preconditions, bool, Option<Value>), ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (_, bytes) = read_bytes(req, limit).await?;
     if bytes.is_empty() {
-        return Ok((Preconditions::default(), false));
+        return Ok((Preconditions::default(), false, None));
     }
     let opts = parse_json(&bytes)?;
     let field = |f: &str| opts["preconditions"][f].as_str().map(str::to_string);
@@ -137,7 +138,7 @@ where
         resource_version: field("resourceVersion"),
         uid: field("uid"),
     };
-    Ok((pre, dry_run))
+    Ok((pre, dry_run, Some(opts)))
 }
 
 /// The media type of a `Content-Type` value, without its parameters.

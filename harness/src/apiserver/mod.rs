@@ -10,12 +10,13 @@
 //!   and `/openapi/v3` from k8s-openapi's schemas and CRDs' `openAPIV3Schema`.
 //! - `list.rs`: list planning (cache or store, exact revisions), pagination, continue tokens.
 //! - `watch.rs`: watch requests, where a stream starts, and its loop (initial events,
-//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events.
+//!   bookmarks, deadlines, 410 in-stream); `table.rs`: `as=Table` for lists, objects, events;
+//!   `partial.rs`: `as=PartialObjectMetadata(List)`, metadata-only answers.
 //! - `object.rs`: create, get, update, patch, delete, on an object or its `/status`, with the
 //!   write options (dry run, strict validation); `patch.rs`: merge, JSON and strategic merge
 //!   patch; `apply.rs`: server-side apply and managed fields; `scale.rs`: `/scale`;
 //!   `validate.rs`: `fieldValidation=Strict`; `crd.rs`: CRDs written through the API;
-//!   `namespace.rs`: namespace termination.
+//!   `namespace.rs`: namespace termination; `propagation.rs`: a delete's propagation policy.
 //! - `query.rs` and `body.rs`: query parameters and write options, request and response
 //!   bodies; `protobuf.rs`: protobuf bodies (k8s-pb) for kubectl's generators.
 //! - `store.rs`: the synchronous MVCC core ("etcd"), with `meta.rs`'s object helpers;
@@ -23,8 +24,10 @@
 //!   selectors; `resource.rs`: the served types; `error.rs`: `Status` errors and
 //!   [`ClusterError`].
 //! - `control.rs`: fault controls (compaction, cache lag/pause, dropped and expired watches,
-//!   connection resets) and the background tasks (cache pump, compactor); `direct.rs`: reads
-//!   and writes that bypass HTTP; `signal.rs`: deterministic wake-ups.
+//!   connection resets) and the background tasks (cache pump, compactor); `gc.rs`: the
+//!   garbage collector (ownerReferences, background, foreground, orphan); `direct.rs`: reads
+//!   and writes that bypass HTTP, `typed.rs` the same for typed objects; `signal.rs`:
+//!   deterministic wake-ups.
 //!
 //! This file holds the configuration, the shared state behind one lock, and the few
 //! accessors through which the other files reach it.
@@ -41,13 +44,16 @@ mod crd;
 mod direct;
 mod discovery;
 mod error;
+mod gc;
 mod hook;
 mod list;
 mod meta;
 mod namespace;
 mod object;
 mod openapi;
+mod partial;
 mod patch;
+mod propagation;
 mod protobuf;
 mod query;
 mod resource;
@@ -57,6 +63,7 @@ mod selector;
 mod signal;
 mod store;
 mod table;
+mod typed;
 mod validate;
 mod watch;
 
@@ -76,6 +83,7 @@ pub use meta::{invalid_name, timestamp};
 pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use store::{EventType, ObjKey, Preconditions, Store, StoreEvent};
+pub use typed::TypedError;
 
 /// Knobs of a simulated cluster. Defaults follow kube-apiserver's.
 #[derive(Debug, Clone)]
@@ -108,6 +116,9 @@ pub struct ClusterConfig {
     pub record_history: bool,
     /// Seed of the server's RNG (uids, generateName suffixes, watch timeouts).
     pub seed: u64,
+    /// How long after a write the garbage collector acts on it (`gc.rs`; the latency of
+    /// kube-controller-manager's informers).
+    pub gc_delay: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -126,6 +137,7 @@ impl Default for ClusterConfig {
             access_log: false,
             record_history: false,
             seed: 0,
+            gc_delay: Duration::from_millis(100),
         }
     }
 }
@@ -165,6 +177,8 @@ struct State {
     now: Duration,
     /// Per replica: bumped to end its open watches cleanly / with an in-stream 410.
     watch_control: Vec<WatchControl>,
+    /// The garbage collector's graph and work (`gc.rs`).
+    gc: gc::Collector,
 }
 
 /// Generations of the per-replica watch faults; a watch remembers them when it starts.
@@ -183,6 +197,9 @@ struct Shared {
     state: Mutex<State>,
     /// Bumped on every store write and every cache-control change: wakes the cache pumps.
     store_rev: Signal,
+    /// Bumped when a write gave the garbage collector work: wakes it (and nothing else: an
+    /// idle collector never runs, so it leaves the schedule of a run without owners alone).
+    gc_work: Signal,
     /// One per replica, bumped whenever that replica's cache changed: wakes its watches.
     cache_changed: Vec<Signal>,
     /// One per replica, bumped to close every open connection to it (connection reset).
@@ -241,10 +258,12 @@ impl ApiServer {
             next_watch_id: 0,
             stats: Stats::default(),
             now,
+            gc: gc::Collector::new(config.gc_delay),
         };
         Ok(Self {
             shared: Arc::new(Shared {
                 store_rev: Signal::default(),
+                gc_work: Signal::default(),
                 hooks: Mutex::default(),
                 cache_changed,
                 connections,
@@ -402,9 +421,18 @@ impl ApiServer {
         f(&mut self.lock().watch_control[replica]);
     }
 
-    /// Wakes the cache pumps (after a store write or a cache-control change).
+    /// Wakes the cache pumps (after a store write or a cache-control change), and the
+    /// garbage collector if the writes since the last look gave it work.
     fn poke(&self) {
+        let gc_work = {
+            let mut st = self.lock();
+            let st = &mut *st;
+            st.gc.observe(&st.store, st.now)
+        };
         self.shared.store_rev.bump();
+        if gc_work {
+            self.shared.gc_work.bump();
+        }
     }
 
     /// Wakes replica `replica`'s open watches (and waits for its cache) to look again.

@@ -14,6 +14,7 @@ use super::apply::{parse_config, record_update, Apply};
 use super::body::{check_body, media_type, read_bytes, read_delete_options, read_json};
 use super::error::ApiError;
 use super::patch;
+use super::propagation::{self, Propagation};
 use super::query::{Query, WriteOptions};
 use super::resource::ResourceType;
 use super::store::{ObjKey, Store, Written};
@@ -78,9 +79,11 @@ impl ApiServer {
                 )
             }
             Method::DELETE => {
-                let (pre, dry_run) = read_delete_options(req, limit).await?;
+                let (pre, dry_run, body) = read_delete_options(req, limit).await?;
                 opts.dry_run |= dry_run;
-                let (obj, gone) = self.write_with(&opts, |s| delete(s, key, &pre, now))?;
+                let policy = Propagation::of_options(body.as_ref(), query)?;
+                let (obj, gone) =
+                    self.write_with(&opts, |s| delete(s, key, &pre, policy, now))?;
                 return Ok((200, delete_answer(&ty, obj, gone)));
             }
             m => return Err(ApiError::method_not_allowed(m.as_str(), &plural)),
@@ -282,18 +285,19 @@ pub(super) fn update(
     Ok(written)
 }
 
-/// Deletes an object (namespaces: see `namespace.rs`); returns its last state and whether
-/// it is gone.
+/// Deletes an object with a propagation policy (namespaces: see `namespace.rs`); returns
+/// its last state and whether it is gone.
 fn delete(
     s: &mut Store,
     key: &ObjKey,
     pre: &super::store::Preconditions,
+    policy: Option<Propagation>,
     now: Duration,
 ) -> Result<(Written, bool), ApiError> {
     let written = if key.res == s.resources().namespaces() {
         namespace::delete(s, key, pre, now)?
     } else {
-        s.delete(key, pre, now)?
+        propagation::delete(s, key, pre, policy, now)?
     };
     after_write(s, key, &written, now);
     Ok((written, s.get(key).is_none()))
@@ -301,7 +305,7 @@ fn delete(
 
 /// What a write of `key` sets off: a CRD starts or stops serving; a terminating namespace
 /// whose last object went goes too.
-fn after_write(s: &mut Store, key: &ObjKey, written: &Value, now: Duration) {
+pub(super) fn after_write(s: &mut Store, key: &ObjKey, written: &Value, now: Duration) {
     let gone = s.get(key).is_none();
     if crd::is_crd(s, key) {
         crd::sync(s, written, gone, now);

@@ -220,6 +220,15 @@ impl Resources {
         (0..self.types.len()).filter(|i| !self.retired.contains(i))
     }
 
+    /// Finds a served resource by group and kind, in any version (how the garbage collector
+    /// resolves an ownerReference).
+    pub fn find_group_kind(&self, group: &str, kind: &str) -> Option<usize> {
+        (0..self.types.len()).find(|i| {
+            let t = &self.types[*i];
+            !self.retired.contains(i) && t.group == group && t.kind == kind
+        })
+    }
+
     /// All served resource types.
     pub fn all(&self) -> impl Iterator<Item = &ResourceType> + '_ {
         self.types

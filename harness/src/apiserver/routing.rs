@@ -13,7 +13,7 @@ use super::resource::Resources;
 use super::store::ObjKey;
 use super::watch::WatchRequest;
 use super::ApiServer;
-use super::{discovery, openapi, table};
+use super::{discovery, openapi, partial, table};
 
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,10 +137,14 @@ impl ApiServer {
                     let include = query.str("includeObject") == Some("Object");
                     w.table = Some((self.resource(res), include));
                 }
+                w.partial = partial::wanted(accept);
                 self.watch(replica, w).await
             }
             (Route::Collection { res, ns }, Method::GET) => {
                 let list = self.list(replica, res, ns, &query).await?;
+                if let Some(version) = partial::wanted(accept) {
+                    return ok(partial::list(&list, &version));
+                }
                 ok(self.maybe_table(res, list, accept, &query, true))
             }
             (Route::Collection { res, ns }, Method::POST) => {
@@ -157,6 +161,9 @@ impl ApiServer {
                 let (code, v) = self.object(target, m, &query, req).await?;
                 if get && table::wanted(accept) {
                     return ok(self.maybe_table(res, v, accept, &query, false));
+                }
+                if let Some(version) = partial::wanted(accept) {
+                    return Ok(json_response(code, &partial::object(&v, &version)));
                 }
                 Ok(object_response(code, &v, accept))
             }

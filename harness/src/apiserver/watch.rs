@@ -19,7 +19,7 @@ use super::query::{list_options_invalid, Query, RvMatch};
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{EventType, StoreEvent};
-use super::{table, ApiServer, WatchControl};
+use super::{partial, table, ApiServer, WatchControl};
 
 /// A validated watch request.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub(super) struct WatchRequest {
     initial_events: bool,
     /// `as=Table`: events carry one-row Tables of this type (with whole objects?).
     pub(super) table: Option<(ResourceType, bool)>,
+    /// `as=PartialObjectMetadata`: events carry metadata only, in this `meta.k8s.io` version.
+    pub(super) partial: Option<String>,
 }
 
 impl WatchRequest {
@@ -71,6 +73,7 @@ impl WatchRequest {
             bookmarks,
             initial_events,
             table: None,
+            partial: None,
         })
     }
 
@@ -120,6 +123,9 @@ enum Start {
 impl WatchRequest {
     /// The line of one event: the object, or its one-row Table.
     fn line(&self, kind: &str, obj: &Value, now: Duration) -> Bytes {
+        if let Some(version) = &self.partial {
+            return event_line(kind, &partial::object(obj, version));
+        }
         match &self.table {
             None => event_line(kind, obj),
             Some((ty, include)) => {
@@ -212,10 +218,11 @@ impl ApiServer {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        event_line(
-            "BOOKMARK",
-            &json!({"kind": ty.kind, "apiVersion": ty.api_version(), "metadata": meta}),
-        )
+        let obj = json!({"kind": ty.kind, "apiVersion": ty.api_version(), "metadata": meta});
+        match &w.partial {
+            Some(version) => event_line("BOOKMARK", &partial::object(&obj, version)),
+            None => event_line("BOOKMARK", &obj),
+        }
     }
 
     /// The body of a watch: runs on the replica's host until the deadline, the client going
