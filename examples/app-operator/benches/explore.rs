@@ -58,5 +58,8 @@ fn main() {
     println!("app-operator (kube-runtime Controller, 2 runs per case): {operator:.1} cases/s, {failures} distinct failures");
     println!("controller subject (our runtime, 1 run per case):       {peer:.1} cases/s");
     println!("ratio app-operator / controller: {:.2}", operator / peer);
-    println!("target >= 20 cases/s: {}", if operator >= 20.0 { "met" } else { "NOT met" });
+    println!(
+        "target >= 20 cases/s: {}",
+        if operator >= 20.0 { "met" } else { "NOT met" }
+    );
 }

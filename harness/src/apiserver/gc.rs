@@ -128,14 +128,17 @@ impl Collector {
         *self = Self::new(self.delay);
         self.at = now;
         for (key, object) in s.snapshot() {
-            self.observe_event(s, &StoreEvent {
-                rev: 0,
-                at: Duration::ZERO,
-                key,
-                kind: EventType::Added,
-                object,
-                prev: None,
-            });
+            self.observe_event(
+                s,
+                &StoreEvent {
+                    rev: 0,
+                    at: Duration::ZERO,
+                    key,
+                    kind: EventType::Added,
+                    object,
+                    prev: None,
+                },
+            );
         }
     }
 
@@ -178,7 +181,11 @@ impl Collector {
             }
             self.owners.insert(key.clone(), named);
             let live = s.get(key).is_some_and(|o| uid_of(o) == uid);
-            if live && refs_of(obj).iter().any(|r| !matches!(classify(s, key, r), Owner::Solid)) {
+            if live
+                && refs_of(obj)
+                    .iter()
+                    .any(|r| !matches!(classify(s, key, r), Owner::Solid))
+            {
                 self.mark(key);
             }
         }

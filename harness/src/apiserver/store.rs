@@ -687,8 +687,11 @@ mod tests {
     fn a_secrets_string_data_is_stored_in_data_base64_encoded() {
         let mut s = store();
         let secrets = s.resources().find_kind("v1", "Secret").unwrap();
-        let body = json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "pw"}});
-        let Value::Object(body) = body else { unreachable!() };
+        let body =
+            json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "pw"}});
+        let Value::Object(body) = body else {
+            unreachable!()
+        };
         let w = s.create(secrets, "default", body, Duration::ZERO).unwrap();
         let stored = &w;
         assert_eq!(stored["data"], json!({"a": "eA==", "b": "cHc="}));

@@ -39,6 +39,8 @@ enum Bug {
     UnwrapErrors,
     /// Requeues after 0.5 s and rewrites its ConfigMap every time, forever.
     Hot,
+    /// Its main returns after 2 s, as if it had given up.
+    Quits,
 }
 
 struct Ctx {
@@ -91,12 +93,15 @@ async fn run(client: kube::Client, bug: Bug, shutdown: Shutdown) {
         client: client.clone(),
         bug,
     });
-    Controller::new(Api::<Echo>::all(client.clone()), watcher::Config::default())
+    let controller = Controller::new(Api::<Echo>::all(client.clone()), watcher::Config::default())
         .owns(Api::<ConfigMap>::all(client), watcher::Config::default())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    match bug {
+        Bug::Quits => drop(tokio::time::timeout(Duration::from_secs(2), controller).await),
+        _ => controller.await,
+    }
 }
 
 /// Every Echo has its ConfigMap, owned by it, with its content.
@@ -229,14 +234,21 @@ fn a_controller_that_keeps_writing_is_caught_by_write_rate() {
 
 #[test]
 fn an_explored_failure_is_shrunk_into_a_replay_file_that_runs_first_next_time() {
-    // The hot loop's ConfigMaps carry the time of their last write: the end state differs
-    // from the faultless run's whenever a fault shifts it, which `differential` reports.
-    let (op, dir) = operator("echo-replayed", Bug::Hot);
+    // A main that returns after 2 s fails `no_panic` in every case.
+    let (op, dir) = operator("echo-replayed", Bug::Quits);
     let op = op.shrink_runs(4);
     let Err(Failed::Found(found)) = op.check(1, 1) else {
-        panic!("the hot loop's shifted end state was not found");
+        panic!("the main that quits was not found");
     };
-    let f = &found[0];
+    let f = found
+        .iter()
+        .find(|f| f.checker == Checker::NoPanic)
+        .expect("no_panic");
+    assert!(
+        f.violation.contains("returned before the shutdown trigger"),
+        "{}",
+        f.violation
+    );
     assert!(
         f.replay.starts_with(&dir) && f.replay.exists(),
         "{}",
