@@ -26,3 +26,7 @@ pub const OPERATOR_DURATION: Duration = Duration::from_secs(30);
 /// Settle time for a user's controller: its condition must hold by then, and the second half
 /// of it must be quiet (`write_rate`).
 pub const OPERATOR_SETTLE: Duration = Duration::from_secs(60);
+/// turmoil's step for a user's controller: most of a case's cost is per step (every host's
+/// runtime ticks), and a controller's own timers (backoffs from hundreds of milliseconds,
+/// requeues, resyncs) need no finer grain than this.
+pub const OPERATOR_TICK: Duration = Duration::from_millis(50);

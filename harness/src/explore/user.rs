@@ -1,5 +1,6 @@
 //! Generation for a user's controller: its CRDs, some of its template objects present at the
-//! start, creates, merge patches and deletes of the templates during the run, and the faults
+//! start, creates, merge patches and deletes of the templates (and deletes of their children
+//! of the kinds declared unique) during the run, and the faults
 //! aimed at controllers as well as the network and apiserver ones.
 
 use proptest::prelude::*;
@@ -49,7 +50,7 @@ pub(super) fn strategy(
                     seed: 0,
                     duration: Dur::secs(duration),
                     settle: Dur(profile::OPERATOR_SETTLE),
-                    tick: Dur::millis(20),
+                    tick: Dur(profile::OPERATOR_TICK),
                     cluster: ClusterSpec {
                         replicas,
                         ..ClusterSpec::default()
@@ -77,15 +78,25 @@ pub(super) fn strategy(
         .boxed()
 }
 
-/// A create, merge patch or delete of one template object (there is one) at a whole second.
+/// A create, merge patch or delete of one template object (there is one) at a whole second,
+/// or a delete of its children of a kind declared unique (someone deleting them by hand).
 fn write(user: &'static UserSubject, max_s: u64) -> BoxedStrategy<Workload> {
     let templates = &user.templates.objects;
     let patches = user.templates.patches.len();
-    (0u8..3, 0..max_s, 0..templates.len(), 0..patches.max(1))
-        .prop_map(move |(op, at, i, p)| {
+    let children = &user.unique_children;
+    let ops = if children.is_empty() { 3u8 } else { 4 };
+    let child = 0..children.len().max(1);
+    (0..ops, 0..max_s, 0..templates.len(), 0..patches.max(1), child)
+        .prop_map(move |(op, at, i, p, c)| {
             let at = Dur::secs(at);
             let object = templates[i].clone();
             match op {
+                3 => Workload::DeleteOwned {
+                    at,
+                    owner: ObjectRef::of(&object),
+                    api_version: children[c].api_version.clone(),
+                    kind: children[c].kind.clone(),
+                },
                 0 => Workload::CreateObject { at, object },
                 1 => Workload::PatchObject {
                     at,

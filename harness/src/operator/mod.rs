@@ -237,7 +237,7 @@ impl Operator {
             "seed": seed,
             "duration": "30s",
             "settle": "60s",
-            "tick": "20ms",
+            "tick": "50ms",
             "resources": self.crds,
             "manifests": self.templates.objects,
             "subject": {"name": self.subject().name},

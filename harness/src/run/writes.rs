@@ -107,5 +107,20 @@ fn write_object(server: &ApiServer, w: &ObjectWrite) -> Result<(), ApiError> {
         ObjectWrite::Delete(_) => server
             .delete_object(&r.api_version, &r.kind, &ns, &r.name)
             .map(drop),
+        ObjectWrite::DeleteOwned(_, api_version, kind) => {
+            let Some(owner) = current else { return Ok(()) };
+            let uid = owner["metadata"]["uid"].as_str().unwrap_or("");
+            for child in server.objects(api_version, kind) {
+                let owned = child["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|o| o["uid"] == uid));
+                let child_ns = child["metadata"]["namespace"].as_str().unwrap_or("");
+                let name = child["metadata"]["name"].as_str().unwrap_or("");
+                if owned {
+                    server.delete_object(api_version, kind, child_ns, name)?;
+                }
+            }
+            Ok(())
+        }
     }
 }

@@ -128,42 +128,59 @@ pub(super) fn objects(s: &Scenario) -> Result<(), Invalid> {
         kinds.manifest(&format!("manifests[{i}]"), m)?;
     }
     for (i, w) in s.workload.iter().enumerate() {
-        let p = format!("workload[{i}].{}", w.tag());
-        match w {
-            Workload::CreateObject { object, .. } | Workload::UpdateObject { object, .. } => {
-                kinds.manifest(&format!("{p}.object"), object)?
-            }
-            Workload::PatchObject { target, patch, .. } => {
-                kinds.target(&format!("{p}.target"), target)?;
-                if !patch.is_object() {
-                    return bad(format!("{p}.patch"), "a merge patch is a JSON object");
-                }
-            }
-            Workload::DeleteObject { target, .. } => {
-                kinds.target(&format!("{p}.target"), target)?
-            }
-            Workload::ChurnObjects {
-                template, patches, ..
-            } => {
-                kinds.manifest(&format!("{p}.template"), template)?;
-                if let Some(j) = patches.iter().position(|p| !p.is_object()) {
-                    return bad(
-                        format!("{p}.patches[{j}]"),
-                        "a merge patch is a JSON object",
-                    );
-                }
-            }
-            Workload::Create { .. }
-            | Workload::Update { .. }
-            | Workload::Delete { .. }
-            | Workload::Burst { .. }
-            | Workload::Churn { .. } => {}
-        }
+        workload(&kinds, &format!("workload[{i}].{}", w.tag()), w)?;
     }
     for (i, f) in s.faults.iter().enumerate() {
         if let Fault::UnobservedState { target, .. } = f {
             kinds.target(&format!("faults[{i}].unobserved_state.target"), target)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks one workload write's objects against the served kinds (`p` is its path).
+fn workload(kinds: &Kinds, p: &str, w: &Workload) -> Result<(), Invalid> {
+    match w {
+        Workload::CreateObject { object, .. } | Workload::UpdateObject { object, .. } => {
+            kinds.manifest(&format!("{p}.object"), object)?
+        }
+        Workload::PatchObject { target, patch, .. } => {
+            kinds.target(&format!("{p}.target"), target)?;
+            if !patch.is_object() {
+                return bad(format!("{p}.patch"), "a merge patch is a JSON object");
+            }
+        }
+        Workload::DeleteObject { target, .. } => kinds.target(&format!("{p}.target"), target)?,
+        Workload::DeleteOwned {
+            owner,
+            api_version,
+            kind,
+            ..
+        } => {
+            kinds.target(&format!("{p}.owner"), owner)?;
+            if kinds.find(api_version, kind).is_none() {
+                return bad(
+                    format!("{p}.kind"),
+                    format!("no resource serves apiVersion {api_version:?} kind {kind:?}"),
+                );
+            }
+        }
+        Workload::ChurnObjects {
+            template, patches, ..
+        } => {
+            kinds.manifest(&format!("{p}.template"), template)?;
+            if let Some(j) = patches.iter().position(|p| !p.is_object()) {
+                return bad(
+                    format!("{p}.patches[{j}]"),
+                    "a merge patch is a JSON object",
+                );
+            }
+        }
+        Workload::Create { .. }
+        | Workload::Update { .. }
+        | Workload::Delete { .. }
+        | Workload::Burst { .. }
+        | Workload::Churn { .. } => {}
     }
     Ok(())
 }

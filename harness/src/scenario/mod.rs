@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(err.path, "subject.name");
         assert_eq!(
             err.message,
-            r#"unknown subject "nope"; known subjects: informer"#
+            r#"unknown subject "nope"; known subjects: informer (a replay file of your own controller runs from its test: KUBE_CHAOS_REPLAY=FILE cargo test TEST)"#
         );
     }
 

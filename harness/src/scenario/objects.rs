@@ -60,6 +60,9 @@ pub enum ObjectWrite {
     Patch(ObjectRef, Value),
     /// Delete the object (finalizers honoured).
     Delete(ObjectRef),
+    /// Delete every object of kind (apiVersion, kind) the object owns (someone deleting an
+    /// operator's children by hand).
+    DeleteOwned(ObjectRef, String, String),
 }
 
 impl ObjectWrite {
@@ -67,7 +70,9 @@ impl ObjectWrite {
     pub fn target(&self) -> ObjectRef {
         match self {
             ObjectWrite::Create(o) | ObjectWrite::Update(o) => ObjectRef::of(o),
-            ObjectWrite::Patch(r, _) | ObjectWrite::Delete(r) => r.clone(),
+            ObjectWrite::Patch(r, _)
+            | ObjectWrite::Delete(r)
+            | ObjectWrite::DeleteOwned(r, _, _) => r.clone(),
         }
     }
 }
@@ -158,7 +163,9 @@ mod tests {
                 ObjectWrite::Delete(_) => {
                     assert!(live.remove(&name), "{name} deleted while absent")
                 }
-                ObjectWrite::Update(_) => panic!("churn does not replace"),
+                ObjectWrite::Update(_) | ObjectWrite::DeleteOwned(..) => {
+                    panic!("churn does not replace or delete children")
+                }
             }
         }
     }

@@ -122,7 +122,8 @@ fn subject_spec(s: &Scenario, subjects: &dyn Catalog) -> Result<SubjectKind, Inv
         return Err(Invalid {
             path: "subject.name".into(),
             message: format!(
-                "unknown subject {:?}; known subjects: {}",
+                "unknown subject {:?}; known subjects: {} (a replay file of your own controller \
+                 runs from its test: KUBE_CHAOS_REPLAY=FILE cargo test TEST)",
                 sub.name,
                 subjects.names().join(", ")
             ),
@@ -255,7 +256,8 @@ fn workload(s: &Scenario, i: usize, w: &Workload) -> Result<(), Invalid> {
         Workload::CreateObject { .. }
         | Workload::UpdateObject { .. }
         | Workload::PatchObject { .. }
-        | Workload::DeleteObject { .. } => Ok(()),
+        | Workload::DeleteObject { .. }
+        | Workload::DeleteOwned { .. } => Ok(()),
     }
 }
 

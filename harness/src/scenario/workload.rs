@@ -103,6 +103,17 @@ pub enum Workload {
         /// The object.
         target: ObjectRef,
     },
+    /// Delete every object of one kind that `owner` owns (its children, by hand).
+    DeleteOwned {
+        /// When.
+        at: Dur,
+        /// The owner.
+        owner: ObjectRef,
+        /// The children's apiVersion.
+        api_version: String,
+        /// The children's kind.
+        kind: String,
+    },
     /// Every `every`, create, patch or delete one of `objects` copies of `template` (named
     /// `{its name}-0..`) at random.
     ChurnObjects {
@@ -153,6 +164,7 @@ impl Workload {
             Workload::UpdateObject { .. } => "update_object",
             Workload::PatchObject { .. } => "patch_object",
             Workload::DeleteObject { .. } => "delete_object",
+            Workload::DeleteOwned { .. } => "delete_owned",
             Workload::ChurnObjects { .. } => "churn_objects",
         }
     }
@@ -169,6 +181,7 @@ impl Workload {
             | Workload::UpdateObject { at, .. }
             | Workload::PatchObject { at, .. }
             | Workload::DeleteObject { at, .. }
+            | Workload::DeleteOwned { at, .. }
             | Workload::ChurnObjects { at, .. } => *at,
         }
     }
@@ -185,6 +198,7 @@ impl Workload {
             | Workload::UpdateObject { at, .. }
             | Workload::PatchObject { at, .. }
             | Workload::DeleteObject { at, .. }
+            | Workload::DeleteOwned { at, .. }
             | Workload::ChurnObjects { at, .. } => at,
         }
     }
@@ -200,7 +214,8 @@ impl Workload {
             | Workload::CreateObject { .. }
             | Workload::UpdateObject { .. }
             | Workload::PatchObject { .. }
-            | Workload::DeleteObject { .. } => None,
+            | Workload::DeleteObject { .. }
+            | Workload::DeleteOwned { .. } => None,
         }
     }
 
@@ -216,6 +231,7 @@ impl Workload {
             | Workload::UpdateObject { .. }
             | Workload::PatchObject { .. }
             | Workload::DeleteObject { .. }
+            | Workload::DeleteOwned { .. }
             | Workload::ChurnObjects { .. } => None,
         }
     }
@@ -256,6 +272,15 @@ impl Workload {
             )],
             Workload::DeleteObject { at, target } => {
                 vec![(at.0, Write::Object(ObjectWrite::Delete(target.clone())))]
+            }
+            Workload::DeleteOwned {
+                at,
+                owner,
+                api_version,
+                kind,
+            } => {
+                let w = ObjectWrite::DeleteOwned(owner.clone(), api_version.clone(), kind.clone());
+                vec![(at.0, Write::Object(w))]
             }
             Workload::ChurnObjects {
                 at,
