@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use app_operator::{converged, run, App, AppSpec, Variant};
+use app_operator::{converged, run, run_ours, App, AppSpec, Variant};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResourceExt;
 use kube_chaos_harness::operator::{Failed, Finding};
@@ -53,6 +53,21 @@ fn operator(variant: Variant) -> Operator {
 fn the_correct_operator_passes_the_budget() {
     let e = operator(Variant::Correct).explore(BUDGET, 1);
     assert_eq!(e.cases_run, BUDGET);
+}
+
+#[test]
+fn the_correct_operator_on_our_runtime_passes_the_budget_too() {
+    let op = Operator::new("app-operator-ours")
+        .crd(App::crd())
+        .start(|client, shutdown| run_ours(client, Variant::Correct, shutdown))
+        .object(app("a"))
+        .object(app("b"))
+        .patch(json!({"spec": {"data": {"k": "v2"}, "secret": {"s": "p-v2"}}}))
+        .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
+        .unique_child::<ConfigMap>()
+        .unique_child::<Secret>()
+        .regressions(regressions("ours"));
+    assert_eq!(op.explore(BUDGET, 1).cases_run, BUDGET);
 }
 
 /// Explores `variant`: a finding of `expected` within the budget, and every checker found

@@ -86,7 +86,13 @@ fn write(user: &'static UserSubject, max_s: u64) -> BoxedStrategy<Workload> {
     let children = &user.unique_children;
     let ops = if children.is_empty() { 3u8 } else { 4 };
     let child = 0..children.len().max(1);
-    (0..ops, 0..max_s, 0..templates.len(), 0..patches.max(1), child)
+    (
+        0..ops,
+        0..max_s,
+        0..templates.len(),
+        0..patches.max(1),
+        child,
+    )
         .prop_map(move |(op, at, i, p, c)| {
             let at = Dur::secs(at);
             let object = templates[i].clone();

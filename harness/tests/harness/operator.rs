@@ -299,3 +299,29 @@ fn a_reconcile_that_panics_on_an_error_response_is_caught_by_no_panic() {
         v.violations[0].message
     );
 }
+
+#[test]
+fn a_child_deleted_by_hand_is_deleted_and_the_correct_operator_makes_it_again() {
+    let (op, _dir) = operator("echo-delete-owned", Bug::None);
+    let s = op
+        .scenario(
+            4,
+            serde_json::json!({"workload": [{"delete_owned": {"at": "3s", "api_version": "v1", "kind": "ConfigMap",
+                "owner": {"api_version": "example.kube-chaos.dev/v1", "kind": "Echo", "name": "a"}}}]}),
+        )
+        .unwrap();
+    let report = op.run(&s).unwrap();
+    assert!(report.met(), "{}", report.render());
+    let lines: Vec<&str> = report.trace.lines().collect();
+    let deleted = lines
+        .iter()
+        .position(|l| l.contains("DELETED  default/a "))
+        .expect("the child was deleted");
+    assert!(
+        lines[deleted..]
+            .iter()
+            .any(|l| l.contains("ADDED    default/a ")),
+        "not made again:\n{}",
+        report.trace
+    );
+}
