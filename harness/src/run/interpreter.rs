@@ -246,11 +246,20 @@ impl Interpreter {
     }
 }
 
-/// Deletes `target` and returns what it was (an object a finalizer holds stays, terminating,
-/// and is not created again).
+/// Deletes `target` and returns what it was. An object with finalizers is left alone: its
+/// deletion cannot complete unobserved (whoever holds the finalizer must see it to let it
+/// go), so deleting it would only be a plain deletion the fault never gives back — a
+/// change of the workload's intent, which `differential` then reports against the run
+/// without faults.
 fn take(server: &ApiServer, target: &ObjectRef) -> Option<Arc<serde_json::Value>> {
     let ns = target.namespace.clone().unwrap_or_else(|| "default".into());
     let obj = server.get_object(&target.api_version, &target.kind, &ns, &target.name)?;
+    let held = obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
+    if held {
+        return None;
+    }
     server
         .delete_object(&target.api_version, &target.kind, &ns, &target.name)
         .ok()?;
@@ -277,7 +286,7 @@ fn give_back(server: &ApiServer, obj: &serde_json::Value) {
     if let Some(o) = new.as_object_mut() {
         o.remove("status");
     }
-    // A live object under the name (a finalizer still holds the old one): left as it is.
+    // A live object under the name (someone created it meanwhile): left as it is.
     let name = new["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = new["metadata"]["namespace"]
         .as_str()

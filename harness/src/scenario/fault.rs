@@ -262,7 +262,9 @@ pub enum Fault {
     },
     /// Unobserved state (Sieve): every watch cache is held while `target` is deleted and
     /// created again; then the history is compacted and the caches rebuilt, so the subject
-    /// only sees the coalesced result (a new object under the old name).
+    /// only sees the coalesced result (a new object under the old name). A target with
+    /// finalizers is not deleted (its deletion cannot go unobserved); the caches are still
+    /// held, compacted and rebuilt.
     UnobservedState {
         /// When the caches are held and `target` deleted.
         at: Dur,

@@ -325,3 +325,46 @@ fn a_child_deleted_by_hand_is_deleted_and_the_correct_operator_makes_it_again() 
         report.trace
     );
 }
+
+/// The end state's Echo `name` of a run of `op` on seed 7 with `faults`.
+fn echo_after(op: &Operator, faults: serde_json::Value, name: &str) -> serde_json::Value {
+    let mut held = echo("a");
+    held.meta_mut().finalizers = Some(vec!["example.kube-chaos.dev/hold".into()]);
+    let s = op
+        .scenario(
+            7,
+            serde_json::json!({"manifests": [held, echo("b")], "faults": faults}),
+        )
+        .unwrap();
+    let report = op.run(&s).unwrap();
+    assert!(report.met(), "{}", report.render());
+    let found = report
+        .end_state
+        .iter()
+        .find(|o| o["kind"] == "Echo" && o["metadata"]["name"] == name);
+    (**found.unwrap_or_else(|| panic!("no Echo {name}: {}", report.render()))).clone()
+}
+
+#[test]
+fn unobserved_state_leaves_an_object_its_finalizer_holds_and_recreates_one_without() {
+    // Echo a has a finalizer (nobody's: it could never go away unobserved), Echo b none.
+    // Deleting a would only leave it terminating, never created again: a deletion the run
+    // without faults does not have (with app-operator's finalizer the operator finished
+    // it, and `differential` reported the App gone).
+    let (op, _dir) = operator("echo-unobserved", Bug::None);
+    let target = |name: &str| {
+        serde_json::json!({"api_version": "example.kube-chaos.dev/v1", "kind": "Echo",
+                           "namespace": "default", "name": name})
+    };
+    let faults = serde_json::json!([
+        {"unobserved_state": {"at": "2s", "for": "1s", "target": target("a")}},
+        {"unobserved_state": {"at": "5s", "for": "1s", "target": target("b")}},
+    ]);
+    let uid = |o: &serde_json::Value| o["metadata"]["uid"].clone();
+    let a = echo_after(&op, faults.clone(), "a");
+    assert!(a["metadata"]["deletionTimestamp"].is_null(), "{a}");
+    assert_eq!(uid(&a), uid(&echo_after(&op, serde_json::json!([]), "a")));
+    // Without a finalizer the fault still deletes and creates again: a new uid.
+    let b = echo_after(&op, faults, "b");
+    assert_ne!(uid(&b), uid(&echo_after(&op, serde_json::json!([]), "b")));
+}

@@ -7,6 +7,7 @@ mod informer;
 mod load;
 mod reflector;
 mod retry_watcher;
+mod shared_backoff;
 
 use std::time::Duration;
 
