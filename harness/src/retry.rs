@@ -146,7 +146,10 @@ impl Retry {
 
     /// The pause after attempt `n` (0-based).
     async fn pause(&self, n: u32) {
-        let d = self.delay.saturating_mul(1 << n.min(16)).min(self.max_delay);
+        let d = self
+            .delay
+            .saturating_mul(1 << n.min(16))
+            .min(self.max_delay);
         tokio::time::sleep(d).await;
     }
 
@@ -184,7 +187,12 @@ impl Retry {
         Err(self.gave_up("create", &name, last))
     }
 
-    async fn get<K: Kind>(&self, api: &Api<K>, name: &str, op: &'static str) -> Result<K, RetryError> {
+    async fn get<K: Kind>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        op: &'static str,
+    ) -> Result<K, RetryError> {
         let mut last = String::new();
         for n in 0..self.attempts.max(1) {
             match self.attempt(api.get(name)).await {
@@ -215,7 +223,10 @@ impl Retry {
         for n in 0..self.attempts.max(1) {
             let mut obj = self.get(api, name, "replace").await?;
             change(&mut obj);
-            match self.attempt(api.replace(name, &PostParams::default(), &obj)).await {
+            match self
+                .attempt(api.replace(name, &PostParams::default(), &obj))
+                .await
+            {
                 Ok(replaced) => return Ok(replaced),
                 Err(Failure::Fatal(e)) => {
                     return Err(RetryError::Refused {
@@ -313,6 +324,10 @@ pub async fn patch<K: Kind, P: Serialize + Debug>(
 }
 
 /// [`Retry::delete`] with the default policy.
-pub async fn delete<K: Kind>(api: &Api<K>, name: &str, params: &DeleteParams) -> Result<(), RetryError> {
+pub async fn delete<K: Kind>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), RetryError> {
     Retry::default().delete(api, name, params).await
 }

@@ -82,8 +82,7 @@ impl ApiServer {
                 let (pre, dry_run, body) = read_delete_options(req, limit).await?;
                 opts.dry_run |= dry_run;
                 let policy = Propagation::of_options(body.as_ref(), query)?;
-                let (obj, gone) =
-                    self.write_with(&opts, |s| delete(s, key, &pre, policy, now))?;
+                let (obj, gone) = self.write_with(&opts, |s| delete(s, key, &pre, policy, now))?;
                 return Ok((200, delete_answer(&ty, obj, gone)));
             }
             m => return Err(ApiError::method_not_allowed(m.as_str(), &plural)),

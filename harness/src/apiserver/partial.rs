@@ -57,7 +57,10 @@ mod tests {
         let list = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1";
         assert_eq!(wanted(Some(list)).as_deref(), Some("v1beta1"));
         assert_eq!(wanted(Some("application/json")), None);
-        assert_eq!(wanted(Some("application/json;as=PartialObjectMetadata;g=other")), None);
+        assert_eq!(
+            wanted(Some("application/json;as=PartialObjectMetadata;g=other")),
+            None
+        );
         assert_eq!(wanted(Some(&format!("application/json,{kube}"))), None);
     }
 
@@ -65,8 +68,14 @@ mod tests {
     fn an_object_keeps_only_its_metadata_and_a_list_its_list_metadata() {
         let cm = json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "a"}, "data": {"k": "v"}});
         let p = object(&cm, "v1");
-        assert_eq!(p, json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}}));
-        let l = list(&json!({"kind": "ConfigMapList", "metadata": {"resourceVersion": "7"}, "items": [cm]}), "v1");
+        assert_eq!(
+            p,
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}})
+        );
+        let l = list(
+            &json!({"kind": "ConfigMapList", "metadata": {"resourceVersion": "7"}, "items": [cm]}),
+            "v1",
+        );
         assert_eq!(l["kind"], "PartialObjectMetadataList");
         assert_eq!(l["metadata"]["resourceVersion"], "7");
         assert_eq!(l["items"][0], p);

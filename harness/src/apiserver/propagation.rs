@@ -50,7 +50,10 @@ impl Propagation {
 
     /// The policy of a `DeleteOptions` (the body when there is one, else the query), from
     /// `propagationPolicy` or the deprecated `orphanDependents`; both set is a 422.
-    pub(super) fn of_options(body: Option<&Value>, query: &Query) -> Result<Option<Self>, ApiError> {
+    pub(super) fn of_options(
+        body: Option<&Value>,
+        query: &Query,
+    ) -> Result<Option<Self>, ApiError> {
         let (policy, orphan) = match body {
             Some(b) => (
                 b["propagationPolicy"].as_str().map(str::to_string),
@@ -192,21 +195,35 @@ mod tests {
         );
         let both = json!({"propagationPolicy": "Orphan", "orphanDependents": true});
         assert_eq!(
-            Propagation::of_options(Some(&both), &q("")).unwrap_err().code,
+            Propagation::of_options(Some(&both), &q(""))
+                .unwrap_err()
+                .code,
             422
         );
         let bad = json!({"propagationPolicy": "Sideways"});
         let e = Propagation::of_options(Some(&bad), &q("")).unwrap_err();
-        assert!(e.message.contains("Unsupported value: \"Sideways\""), "{e:?}");
+        assert!(
+            e.message.contains("Unsupported value: \"Sideways\""),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn without_a_policy_a_gc_finalizer_stands_else_the_kinds_default() {
         let cm = ResourceType::new("", "v1", "ConfigMap", "configmaps", true);
-        let rc = ResourceType::new("", "v1", "ReplicationController", "replicationcontrollers", true);
+        let rc = ResourceType::new(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            true,
+        );
         let plain = json!({"metadata": {"finalizers": ["x/y"]}});
         assert_eq!(finalizers_after(&plain, &cm, None), [json!("x/y")]);
-        assert_eq!(finalizers_after(&plain, &rc, None), [json!("x/y"), json!(ORPHAN)]);
+        assert_eq!(
+            finalizers_after(&plain, &rc, None),
+            [json!("x/y"), json!(ORPHAN)]
+        );
         let orphaned = json!({"metadata": {"finalizers": [ORPHAN]}});
         assert_eq!(finalizers_after(&orphaned, &cm, None), [json!(ORPHAN)]);
         assert_eq!(

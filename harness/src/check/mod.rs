@@ -10,6 +10,7 @@
 //! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `retry_backoff`,
 //!   `convergence`.
 //! - `rate`: `watch_rate`.
+//! - `stuck`: `no_stuck_reconcile`.
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
@@ -21,6 +22,7 @@ mod control;
 mod evidence;
 mod rate;
 mod stream;
+mod stuck;
 #[cfg(test)]
 mod testkit;
 mod verdict;
@@ -45,6 +47,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::DeadLetterOnce,
             Checker::RetryBackoff,
             Checker::Convergence,
+            Checker::NoStuckReconcile,
         ],
     };
     if watch_rate {
@@ -65,6 +68,7 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::RetryBackoff => control::retry_backoff(ev),
         Checker::Convergence => control::convergence(ev),
         Checker::WatchRate => rate::watch_rate(ev),
+        Checker::NoStuckReconcile => stuck::no_stuck_reconcile(ev),
     }
 }
 

@@ -32,11 +32,14 @@ pub enum Checker {
     Convergence,
     /// The watch-request rate at the apiserver is within `expect.watch_rate`.
     WatchRate,
+    /// No reconcile is in flight past `expect.stuck_after`, and every change of a reconciled
+    /// key is reconciled within `settle`.
+    NoStuckReconcile,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 9] = [
+    pub const ALL: [Checker; 10] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -46,6 +49,7 @@ impl Checker {
         Checker::RetryBackoff,
         Checker::Convergence,
         Checker::WatchRate,
+        Checker::NoStuckReconcile,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -60,6 +64,7 @@ impl Checker {
             Checker::RetryBackoff => "retry_backoff",
             Checker::Convergence => "convergence",
             Checker::WatchRate => "watch_rate",
+            Checker::NoStuckReconcile => "no_stuck_reconcile",
         }
     }
 }
@@ -84,6 +89,10 @@ pub struct Expect {
     /// Bounds on the watch requests per second measured from `watch_rate.from`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_rate: Option<RateBounds>,
+    /// Longest a reconcile may be in flight before `no_stuck_reconcile` calls it stuck
+    /// (default: `settle`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck_after: Option<Dur>,
 }
 
 /// Expected watch-request rate at the apiserver.

@@ -85,10 +85,21 @@ async fn background_story(api: Api<ConfigMap>) -> TestResult {
     tokio::time::sleep(secs(3)).await;
     assert_eq!(api_code(api.get("a").await), 404);
     let b = api.get("b").await?;
-    assert!(b.metadata.deletion_timestamp.is_some(), "b's finalizer holds it");
+    assert!(
+        b.metadata.deletion_timestamp.is_some(),
+        "b's finalizer holds it"
+    );
     let shared = api.get("shared").await?;
-    let left: Vec<_> = shared.owner_references().iter().map(|r| r.name.clone()).collect();
-    assert_eq!(left, ["other"], "the dangling reference is removed, the object kept");
+    let left: Vec<_> = shared
+        .owner_references()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(
+        left,
+        ["other"],
+        "the dangling reference is removed, the object kept"
+    );
     Ok(())
 }
 
@@ -139,7 +150,8 @@ fn dependents_are_matched_by_owner_uid_so_a_missing_or_recreated_owner_is_gone()
             .await?;
         api.create(&pp, &dependent("wrong-uid", vec![impostor], &[]))
             .await?;
-        api.create(&pp, &dependent("ghost", vec![ghost], &[])).await?;
+        api.create(&pp, &dependent("ghost", vec![ghost], &[]))
+            .await?;
         tokio::time::sleep(secs(2)).await;
         Ok(())
     });
@@ -169,7 +181,12 @@ fn foreground_waits_for_blocking_dependents_then_removes_the_owner() {
         assert_eq!(marked.finalizers(), ["foregroundDeletion"]);
         tokio::time::sleep(secs(3)).await;
         assert_eq!(api_code(api.get("free").await), 404);
-        assert!(api.get("blocks").await?.metadata.deletion_timestamp.is_some());
+        assert!(api
+            .get("blocks")
+            .await?
+            .metadata
+            .deletion_timestamp
+            .is_some());
         assert!(api.get("owner").await.is_ok(), "blocked by `blocks`");
         let release = serde_json::json!({"metadata": {"finalizers": null}});
         api.patch("blocks", &PatchParams::default(), &Patch::Merge(&release))
@@ -215,9 +232,13 @@ fn a_cluster_scoped_owner_collects_its_namespaced_dependents() {
         let node: Node = serde_json::from_value(serde_json::json!({"metadata": {"name": "n1"}}))?;
         let node = nodes.create(&pp, &node).await?;
         let owner = api.create(&pp, &cm("owner", "v")).await?;
-        api.create(&pp, &dependent("on-node", vec![owned_by(&node, false)], &[]))
-            .await?;
-        let mut odd: Node = serde_json::from_value(serde_json::json!({"metadata": {"name": "n2"}}))?;
+        api.create(
+            &pp,
+            &dependent("on-node", vec![owned_by(&node, false)], &[]),
+        )
+        .await?;
+        let mut odd: Node =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "n2"}}))?;
         odd.metadata.owner_references = Some(vec![owned_by(&owner, false)]);
         nodes.create(&pp, &odd).await?;
         api.delete("owner", &DeleteParams::default()).await?;
@@ -245,7 +266,10 @@ fn a_bad_propagation_policy_is_a_422_naming_the_value() {
         let req = http::Request::delete("/api/v1/namespaces/default/configmaps/a")
             .header("content-type", "application/json")
             .body(serde_json::to_vec(&raw)?)?;
-        assert_eq!(api_code(client.request::<serde_json::Value>(req).await), 422);
+        assert_eq!(
+            api_code(client.request::<serde_json::Value>(req).await),
+            422
+        );
         assert!(api.get("a").await.is_ok());
         Ok(())
     });

@@ -6,7 +6,8 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::PartialObjectMeta;
-#[allow(deprecated)] // kube 5 prefers `watcher(Api<PartialObjectMeta<K>>)`; `owns()` still uses this.
+#[allow(deprecated)]
+// kube 5 prefers `watcher(Api<PartialObjectMeta<K>>)`; `owns()` still uses this.
 use kube::runtime::metadata_watcher;
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -38,7 +39,10 @@ fn get_list_and_patch_metadata_answer_partial_object_metadata() {
         let items: Vec<_> = list.items.iter().map(typed).collect();
         assert_eq!(
             items,
-            ["PartialObjectMetadata meta.k8s.io/v1 a", "PartialObjectMetadata meta.k8s.io/v1 b"]
+            [
+                "PartialObjectMetadata meta.k8s.io/v1 a",
+                "PartialObjectMetadata meta.k8s.io/v1 b"
+            ]
         );
         assert!(list.metadata.resource_version.is_some());
         let labels = serde_json::json!({"metadata": {"labels": {"x": "y"}}});
@@ -99,7 +103,8 @@ fn kube_runtime_metadata_watcher_lists_and_watches_metadata_only() {
     // events are PartialObjectMetadata objects, for objects written before and after it starts.
     run(SimBuilder::new(43), |client, _| async move {
         let api: Api<ConfigMap> = Api::default_namespaced(client);
-        api.create(&PostParams::default(), &cm("before", "1")).await?;
+        api.create(&PostParams::default(), &cm("before", "1"))
+            .await?;
         #[allow(deprecated)]
         let mut stream = metadata_watcher(api.clone(), watcher::Config::default()).boxed();
         let mut seen = Vec::new();
@@ -108,7 +113,8 @@ fn kube_runtime_metadata_watcher_lists_and_watches_metadata_only() {
                 Some(watcher::Event::InitApply(p)) => seen.push(format!("InitApply {}", typed(&p))),
                 Some(watcher::Event::InitDone) => {
                     seen.push("InitDone".into());
-                    api.create(&PostParams::default(), &cm("after", "1")).await?;
+                    api.create(&PostParams::default(), &cm("after", "1"))
+                        .await?;
                 }
                 _ => {}
             }

@@ -13,8 +13,10 @@ use kube_chaos_harness::retry::{self, Retry, RetryError};
 use super::*;
 
 fn secret(name: &str) -> Secret {
-    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "stringData": {"a": "1"}}))
-        .expect("valid Secret")
+    serde_json::from_value(
+        serde_json::json!({"metadata": {"name": name}, "stringData": {"a": "1"}}),
+    )
+    .expect("valid Secret")
 }
 
 fn unavailable() -> Verdict {
@@ -44,7 +46,8 @@ fn every_helper_rides_out_503s_and_replace_with_rides_out_a_conflicting_write() 
             }
             if i == 2 && n == 2 {
                 let mut theirs = writer.get_object("v1", "Secret", "default", "s").unwrap();
-                Arc::make_mut(&mut theirs)["metadata"]["labels"] = serde_json::json!({"by": "them"});
+                Arc::make_mut(&mut theirs)["metadata"]["labels"] =
+                    serde_json::json!({"by": "them"});
                 writer.put_object((*theirs).clone()).unwrap();
             }
             Verdict::Pass
@@ -61,7 +64,10 @@ fn every_helper_rides_out_503s_and_replace_with_rides_out_a_conflicting_write() 
         retry::delete(&api, "s", &DeleteParams::default()).await?;
         Ok(())
     });
-    assert!(server.get_typed::<Secret>("default", "s").unwrap().is_none());
+    assert!(server
+        .get_typed::<Secret>("default", "s")
+        .unwrap()
+        .is_none());
     let made: Vec<u32> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
     // POST, PATCH: 2 refused + 1; PUT: 2 refused + 1 conflict + 1; DELETE: 2 refused + 1.
     assert_eq!(made, [3, 3, 4, 3]);

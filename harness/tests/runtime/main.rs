@@ -7,6 +7,7 @@ mod informer;
 mod load;
 mod reflector;
 mod retry_watcher;
+mod stuck;
 
 use std::time::Duration;
 
