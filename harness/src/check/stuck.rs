@@ -115,8 +115,7 @@ fn changes_left_unreconciled(ev: &Evidence<'_>, found: &mut Found<'_>) {
         };
         let same_object = writes
             .iter()
-            .filter(|w| w.0 <= *reconciled)
-            .next_back()
+            .rfind(|w| w.0 <= *reconciled)
             .is_some_and(|w| w.2 == uid);
         if !same_object || at + settle > end {
             continue;
