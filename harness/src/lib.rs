@@ -83,6 +83,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! The cluster behaves like one for operators: a garbage collector deletes the dependents
+//! of deleted owners (`ownerReferences`, with background, foreground and orphan
+//! propagation), metadata-only requests (`Controller::owns`) get `PartialObjectMetadata`,
+//! and the client has exactly the timeouts of a production `kube::Client` (see [`net`]: no
+//! read timeout, so a request a partition swallowed never returns — the
+//! `no_stuck_reconcile` checker reports what that does to a controller). [`retry`] has the
+//! writes a test needs for any kind; [`ApiServer::put_typed`] and its siblings read and
+//! write the store directly.
+//!
 //! kube-runtime subjects take `kube_chaos::backoff::Backoff::reflector(Some(seed))`: the
 //! same 800 ms → 30 s backoff as kube-runtime's default. Code you do not control — std
 //! `HashMap`s, kube-runtime's default backoff jitter (fastrand), its reflector store

@@ -15,6 +15,26 @@
 //! - `hold` delays segments without loss and `release` delivers them in order;
 //! - more pending SYNs than `tcp_capacity` on one listener is an error: raise
 //!   `Builder::tcp_capacity` for thundering-herd scenarios.
+//!
+//! The client has exactly the timeouts a production `kube::Client` built from a
+//! `kube::Config` has (kube 5.0.0), in the same place — no more, no less, so the simulation
+//! neither hides nor invents hangs:
+//! - `Config::new`/`infer` default `connect_timeout` to 30 s, `write_timeout` to 295 s and
+//!   `read_timeout` to none (`kube-client/src/config/mod.rs`, `DEFAULT_CONNECT_TIMEOUT`,
+//!   `DEFAULT_WRITE_TIMEOUT`); `Client::try_from(Config)` wraps the connector in
+//!   `hyper_timeout::TimeoutConnector` with those three values and `reset_reader_on_write`
+//!   off (`kube-client/src/client/builder.rs`, `make_generic_builder`). [`ClientConfig`]
+//!   has the same defaults and [`client`] wraps [`SimConnector`] the same way;
+//! - there is no timeout per request and none per watch in the client: a request whose
+//!   segment a partition swallowed waits forever (no read timeout), and so does a watch,
+//!   unless the caller bounds it — kube-runtime's `watcher` does, with an idle timeout of
+//!   its `timeoutSeconds` (290 s by default) plus 5 s (`kube-runtime/src/watcher.rs`,
+//!   `next_with_idle_timeout`), which applies here unchanged since it is the watcher's;
+//! - differences kept on purpose: the pool's idle-connection timer is tokio's (kube's
+//!   client has none and would read the wall clock), and the client does not add the
+//!   `RetryLayer` that `Client::try_from` adds when `Config::default_retry` is on (429, 503,
+//!   504 retried with backoff): that is a retry, not a timeout, and the scenarios' HTTP
+//!   faults are meant to reach the subject.
 
 use std::future::Future;
 use std::io;
@@ -90,6 +110,11 @@ impl Picker {
     }
 }
 
+/// kube 5's `DEFAULT_CONNECT_TIMEOUT` (`kube-client/src/config/mod.rs`).
+pub const KUBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// kube 5's `DEFAULT_WRITE_TIMEOUT` (`kube-client/src/config/mod.rs`).
+pub const KUBE_WRITE_TIMEOUT: Duration = Duration::from_secs(295);
+
 /// Client-side settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -97,8 +122,14 @@ pub struct ClientConfig {
     pub replicas: usize,
     /// Replica choice per connection.
     pub policy: ReplicaPolicy,
-    /// Connect timeout (the stock hyper-util connector has none in this stack).
-    pub connect_timeout: Duration,
+    /// Connect timeout (kube's `Config::connect_timeout`, default 30 s; `None`: none).
+    pub connect_timeout: Option<Duration>,
+    /// Read timeout: how long a read of a response (or of a watch stream) may wait for a
+    /// byte (kube's `Config::read_timeout`, default none).
+    pub read_timeout: Option<Duration>,
+    /// Write timeout: how long a write may wait (kube's `Config::write_timeout`, default
+    /// 295 s).
+    pub write_timeout: Option<Duration>,
     /// Default namespace of the `kube::Client`.
     pub namespace: String,
     /// Closes this client's connections on demand (before a crash, see [`Kill`]).
@@ -169,12 +200,15 @@ impl Kill {
 }
 
 impl ClientConfig {
-    /// Round robin over `replicas`, 5 s connect timeout, namespace `default`, keep-alive.
+    /// Round robin over `replicas`, kube's default timeouts ([`KUBE_CONNECT_TIMEOUT`],
+    /// [`KUBE_WRITE_TIMEOUT`], no read timeout), namespace `default`, keep-alive.
     pub fn new(replicas: usize) -> Self {
         Self {
             replicas,
             policy: ReplicaPolicy::RoundRobin,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Some(KUBE_CONNECT_TIMEOUT),
+            read_timeout: None,
+            write_timeout: Some(KUBE_WRITE_TIMEOUT),
             namespace: "default".into(),
             kill: Kill::default(),
             keep_alive: true,
@@ -195,11 +229,11 @@ impl ClientConfig {
     }
 }
 
-/// A `tower::Service<Uri>` that opens turmoil TCP streams to a replica chosen per connection.
+/// A `tower::Service<Uri>` that opens turmoil TCP streams to a replica chosen per connection
+/// (its timeouts come from the `hyper_timeout::TimeoutConnector` around it, as in kube).
 #[derive(Debug, Clone)]
 pub struct SimConnector {
     picker: Arc<Mutex<Picker>>,
-    connect_timeout: Duration,
     kill: Kill,
 }
 
@@ -217,7 +251,6 @@ impl SimConnector {
                 next: 0,
                 rng: ChaCha8Rng::seed_from_u64(seed),
             })),
-            connect_timeout: config.connect_timeout,
             kill: config.kill.clone(),
         }
     }
@@ -234,20 +267,14 @@ impl tower::Service<http::Uri> for SimConnector {
 
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let replica = self.picker.lock().expect("picker lock").pick();
-        let timeout = self.connect_timeout;
         let kill = self.kill.clone();
         Box::pin(async move {
             let host = replica_host(replica);
-            let connect = turmoil::net::TcpStream::connect((host.as_str(), APISERVER_PORT));
-            match tokio::time::timeout(timeout, connect).await {
-                Ok(Ok(s)) => Ok(TokioIo::new(SimStream::new(s, kill))),
-                Ok(Err(e)) => Err(io::Error::new(
+            match turmoil::net::TcpStream::connect((host.as_str(), APISERVER_PORT)).await {
+                Ok(s) => Ok(TokioIo::new(SimStream::new(s, kill))),
+                Err(e) => Err(io::Error::new(
                     e.kind(),
                     format!("connect to {host}:{APISERVER_PORT}: {}", e.kind()),
-                )),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connect to {host} timed out after {timeout:?}"),
                 )),
             }
         })
@@ -356,7 +383,13 @@ pub fn client(config: &ClientConfig) -> kube::Client {
     if !config.keep_alive {
         builder.pool_max_idle_per_host(0);
     }
-    let http = builder.build(SimConnector::new(config));
+    // As kube-client's `make_generic_builder` does with a `Config`'s timeouts.
+    let mut connector = hyper_timeout::TimeoutConnector::new(SimConnector::new(config));
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(false);
+    let http = builder.build(connector);
     let base = BaseUriLayer::new(http::Uri::from_static("http://apiserver"));
     match &config.watch_log {
         Some((log, instance)) => {

@@ -142,9 +142,6 @@ impl ApiServer {
             }
             (Route::Collection { res, ns }, Method::GET) => {
                 let list = self.list(replica, res, ns, &query).await?;
-                if let Some(version) = partial::wanted(accept) {
-                    return ok(partial::list(&list, &version));
-                }
                 ok(self.maybe_table(res, list, accept, &query, true))
             }
             (Route::Collection { res, ns }, Method::POST) => {
@@ -159,11 +156,9 @@ impl ApiServer {
             (Route::Object(target), m) => {
                 let (res, get) = (target.key.res, m == Method::GET);
                 let (code, v) = self.object(target, m, &query, req).await?;
-                if get && table::wanted(accept) {
-                    return ok(self.maybe_table(res, v, accept, &query, false));
-                }
-                if let Some(version) = partial::wanted(accept) {
-                    return Ok(json_response(code, &partial::object(&v, &version)));
+                if (get && table::wanted(accept)) || partial::wanted(accept).is_some() {
+                    let v = self.maybe_table(res, v, accept, &query, false);
+                    return Ok(json_response(code, &v));
                 }
                 Ok(object_response(code, &v, accept))
             }
@@ -179,7 +174,8 @@ impl ApiServer {
 }
 
 impl ApiServer {
-    /// A list (`is_list`) or one object as the client asked: a Table for `as=Table`.
+    /// A list (`is_list`) or one object as the client asked: metadata only for
+    /// `as=PartialObjectMetadata(List)`, a Table for `as=Table`.
     fn maybe_table(
         &self,
         res: usize,
@@ -188,6 +184,12 @@ impl ApiServer {
         query: &Query,
         is_list: bool,
     ) -> Value {
+        if let Some(version) = partial::wanted(accept) {
+            return match is_list {
+                true => partial::list(&v, &version),
+                false => partial::object(&v, &version),
+            };
+        }
         if !table::wanted(accept) {
             return v;
         }

@@ -14,6 +14,7 @@
 //!   `eventually_stable`, `deletions_complete`, `no_duplicate_children`, `no_panic`,
 //!   `write_rate` (a user's controller, [`SubjectKind::Operator`]).
 //! - `differential`: the end state against the same run without faults.
+//! - `stuck`: `no_stuck_reconcile`.
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
@@ -27,6 +28,7 @@ mod differential;
 mod evidence;
 mod rate;
 mod stream;
+mod stuck;
 #[cfg(test)]
 mod testkit;
 mod verdict;
@@ -52,6 +54,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::DeadLetterOnce,
             Checker::RetryBackoff,
             Checker::Convergence,
+            Checker::NoStuckReconcile,
         ],
         SubjectKind::Operator => vec![
             Checker::EventuallyStable,
@@ -86,6 +89,7 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::NoDuplicateChildren => cluster::no_duplicate_children(ev),
         Checker::NoPanic => cluster::no_panic(ev),
         Checker::WriteRate => cluster::write_rate(ev),
+        Checker::NoStuckReconcile => stuck::no_stuck_reconcile(ev),
     }
 }
 

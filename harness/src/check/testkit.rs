@@ -84,6 +84,18 @@ impl Case {
 
     /// The server writes `default/name` at `t`; returns its revision (1, 2, ...).
     pub(super) fn write(&mut self, t: u64, kind: EventType, name: &str, source: bool) -> u64 {
+        self.write_uid(t, kind, name, source, &format!("uid-{name}"))
+    }
+
+    /// [`Self::write`] of an object with uid `uid` (one made again under the same name).
+    pub(super) fn write_uid(
+        &mut self,
+        t: u64,
+        kind: EventType,
+        name: &str,
+        source: bool,
+        uid: &str,
+    ) -> u64 {
         let rev = self.history.len() as u64 + 1;
         let key = format!("default/{name}");
         let labels = match source {
@@ -91,7 +103,7 @@ impl Case {
             false => json!({}),
         };
         let object = Arc::new(json!({"metadata": {
-            "name": name, "namespace": "default", "uid": format!("uid-{name}"),
+            "name": name, "namespace": "default", "uid": uid,
             "resourceVersion": rev.to_string(), "labels": labels,
         }}));
         let prev = match kind {

@@ -46,11 +46,14 @@ pub enum Checker {
     NoPanic,
     /// Once quiet, the controller's writes per second stay under `expect.write_rate`.
     WriteRate,
+    /// No reconcile is in flight past `expect.stuck_after`, and every change of a reconciled
+    /// key is reconciled within `settle`.
+    NoStuckReconcile,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 15] = [
+    pub const ALL: [Checker; 16] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -66,6 +69,7 @@ impl Checker {
         Checker::NoDuplicateChildren,
         Checker::NoPanic,
         Checker::WriteRate,
+        Checker::NoStuckReconcile,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -86,6 +90,7 @@ impl Checker {
             Checker::NoDuplicateChildren => "no_duplicate_children",
             Checker::NoPanic => "no_panic",
             Checker::WriteRate => "write_rate",
+            Checker::NoStuckReconcile => "no_stuck_reconcile",
         }
     }
 }
@@ -114,6 +119,10 @@ pub struct Expect {
     /// `settle`; default 0.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_rate: Option<f64>,
+    /// Longest a reconcile may be in flight before `no_stuck_reconcile` calls it stuck
+    /// (default: `settle`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck_after: Option<Dur>,
 }
 
 /// Expected watch-request rate at the apiserver.

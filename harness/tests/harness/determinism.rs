@@ -152,9 +152,10 @@ fn cli_explore(args: &[&str], out: &Path) -> (Vec<String>, Vec<(String, String)>
 
 #[test]
 fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_two_processes() {
-    // Seed 5 fails at case 15 (retry_backoff) and case 21 (convergence); before std's
-    // randomness was seeded one process in two panicked shrinking them ("the run is not
-    // deterministic").
+    // Seed 5 fails at case 15 (retry_backoff) and case 21 (convergence, and
+    // no_stuck_reconcile: a one-way partition swallows a reconcile's request, which never
+    // returns, so the source is never mirrored); before std's randomness was seeded one
+    // process in two panicked shrinking them ("the run is not deterministic").
     let args = [
         "--subject",
         "kube-runtime-controller",
@@ -177,12 +178,16 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
         "{shown}"
     );
     assert!(shown.contains("convergence violated (case 21)"), "{shown}");
+    assert!(
+        shown.contains("no_stuck_reconcile violated (case 21)"),
+        "{shown}"
+    );
     assert!(!shown.contains("did not reproduce"), "{shown}");
     let count = |ext: &str| first.1.iter().filter(|(n, _)| n.ends_with(ext)).count();
     assert_eq!(
         (count(".json"), count(".html")),
-        (2, 2),
-        "two replay files, each with its page (the same bytes in both processes)"
+        (3, 3),
+        "three replay files, each with its page (the same bytes in both processes)"
     );
     std::fs::remove_dir_all(&base).unwrap();
 }

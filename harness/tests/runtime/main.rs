@@ -8,6 +8,7 @@ mod load;
 mod reflector;
 mod retry_watcher;
 mod shared_backoff;
+mod stuck;
 
 use std::time::Duration;
 

@@ -133,3 +133,49 @@ async fn with_a_token_the_server_answers_401_without_it_and_serves_with_it() {
         .await
         .expect("served with the token");
 }
+
+#[tokio::test]
+async fn the_served_cluster_collects_garbage_on_the_wall_clock() {
+    // Proves the collector runs in `serve` (on the real clock): deleting an owner makes its
+    // dependent's DELETED arrive on a watch, with no poll and no sleep.
+    let api = api().await;
+    let owner = api
+        .create(&PostParams::default(), &cm("owner"))
+        .await
+        .expect("create owner");
+    let mut child = cm("child");
+    child.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.uid().expect("uid"),
+            ..Default::default()
+        },
+    ]);
+    let child = api
+        .create(&PostParams::default(), &child)
+        .await
+        .expect("create child");
+    let mut w = Box::pin(
+        api.watch(
+            &WatchParams::default().timeout(10),
+            &child.resource_version().unwrap(),
+        )
+        .await
+        .expect("watch"),
+    );
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .expect("delete owner");
+    let mut deleted = Vec::new();
+    while let Some(ev) = w.try_next().await.expect("stream") {
+        if let WatchEvent::Deleted(o) = ev {
+            deleted.push(o.name_any());
+            if deleted.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(deleted, ["owner", "child"]);
+}
