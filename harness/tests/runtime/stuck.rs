@@ -110,3 +110,27 @@ fn with_a_read_timeout_the_stuck_request_fails_and_the_key_is_reconciled_again()
     assert!((30.0..40.0).contains(&first_end), "{spans:?}");
     assert!(spans[1].0 > 10.0 && spans[1].1.is_some(), "{spans:?}");
 }
+
+#[test]
+fn a_connect_to_a_crashed_replica_gives_up_after_kubes_30_s_connect_timeout() {
+    // Proves the connect timeout is kube's (30 s), not shorter: a connect to a crashed host
+    // hangs in turmoil until the host restarts, so only the timeout ends it.
+    let (mut sim, _server) = SimBuilder::new(63).build().expect("valid cluster");
+    let took: Arc<Mutex<Option<f64>>> = Arc::default();
+    let out = took.clone();
+    sim.client("client", async move {
+        let config = ClientConfig::new(1).keep_alive(false);
+        let api: Api<ConfigMap> = Api::default_namespaced(client(&config));
+        tokio::time::sleep(secs(2)).await;
+        let started = now();
+        let failed = api.get("a").await.is_err();
+        assert!(failed, "no replica to answer");
+        *took.lock().unwrap() = Some(now() - started);
+        Ok(())
+    });
+    step_until(&mut sim, secs(1)).unwrap();
+    sim.crash(replica_host(0));
+    step_until(&mut sim, secs(60)).unwrap();
+    let took = out.lock().unwrap().expect("the request ended");
+    assert!((30.0..30.5).contains(&took), "gave up after {took} s");
+}
