@@ -49,6 +49,12 @@ mod runtimes;
 mod variant;
 
 pub use app::{App, AppSpec, AppStatus, GROUP};
+
+/// The read timeout the operator's client is configured with (`kube::Config::read_timeout`):
+/// kube's default is none, so a response lost on a connection that stays open is waited for
+/// forever and the reconcile waiting for it never ends. Longer than the apiserver's bookmark
+/// interval (about a minute), so an idle watch is not cut by it.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(65);
 pub use converged::{converged, unique_children, UNIQUE_CHILDREN};
 pub use error::Error;
 pub use reconcile::{

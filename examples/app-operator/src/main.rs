@@ -1,6 +1,7 @@
 //! app-operator on a real cluster: `app-operator [VARIANT] [--ours]`.
 //!
-//! Uses the kubeconfig or in-cluster configuration (`kube::Client::try_default`), runs on
+//! Uses the kubeconfig or in-cluster configuration (`kube::Config::infer`, with a read
+//! timeout), runs on
 //! kube-runtime's `Controller` (or kube-chaos's with `--ours`) until Ctrl-C. Install the CRD
 //! first: `app-operator --crd | kubectl apply -f -`.
 //!
@@ -9,6 +10,15 @@
 //! at `kube-chaos serve`.
 
 use std::process::ExitCode;
+
+/// The cluster's client, with [`app_operator::READ_TIMEOUT`]: kube's default is none, and a
+/// response lost on a connection that stays open would be waited for forever (the harness's
+/// exploration finds exactly that without it).
+async fn client() -> Result<kube::Client, Box<dyn std::error::Error>> {
+    let mut config = kube::Config::infer().await?;
+    config.read_timeout = Some(app_operator::READ_TIMEOUT);
+    Ok(kube::Client::try_from(config)?)
+}
 
 use app_operator::{App, Variant};
 use kube::CustomResourceExt;
@@ -37,7 +47,7 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let client = match kube::Client::try_default().await {
+    let client = match client().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("app-operator: no cluster configuration: {e}");

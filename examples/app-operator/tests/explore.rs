@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use app_operator::{converged, run, run_ours, App, AppSpec, Variant};
+use app_operator::{converged, run, run_ours, App, AppSpec, Variant, READ_TIMEOUT};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResourceExt;
 use kube_chaos_harness::operator::{Failed, Finding};
@@ -51,7 +51,8 @@ fn named(name: &str, variant: Variant) -> Operator {
         .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
         .unique_child::<ConfigMap>()
         .unique_child::<Secret>()
-        .regressions(regressions(variant.name()))
+        .read_timeout(READ_TIMEOUT)
+        .regressions(regressions(name))
 }
 
 #[test]
@@ -74,6 +75,7 @@ fn the_correct_operator_on_our_runtime_passes_the_budget_too() {
         .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
         .unique_child::<ConfigMap>()
         .unique_child::<Secret>()
+        .read_timeout(READ_TIMEOUT)
         .regressions(regressions("ours"));
     assert_eq!(op.explore(BUDGET, 1).cases_run, BUDGET);
 }
@@ -178,4 +180,29 @@ fn after_a_replica_restart_kube_runtime_reconciles_only_after_its_shared_backoff
     );
     let long = case("2m");
     assert!(long.violated().is_empty(), "{}", long.render());
+}
+
+/// kube 5's client has no read timeout: without [`READ_TIMEOUT`] the correct operator meets a
+/// response lost on a connection that stays open (a partition or loss swallowed it), the
+/// reconcile waiting for it never ends, and the change it was making never lands — a finding
+/// about the operator's client configuration, which exploration reports.
+#[test]
+fn without_a_read_timeout_a_lost_response_stops_the_operator_for_good() {
+    let op = Operator::new("app-operator-no-read-timeout")
+        .crd(App::crd())
+        .start(|client, shutdown| run(client, Variant::Correct, shutdown))
+        .object(app("a"))
+        .object(app("b"))
+        .patch(json!({"spec": {"data": {"k": "v2"}, "secret": {"s": "p-v2"}}}))
+        .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
+        .regressions(regressions("no-read-timeout"))
+        .shrink_runs(30);
+    let Err(Failed::Found(found)) = op.check(BUDGET, 1) else {
+        panic!("the hang was not found in {BUDGET} cases");
+    };
+    assert!(
+        found.iter().any(|f| f.checker == Checker::EventuallyStable),
+        "{}",
+        Failed::Found(found.clone())
+    );
 }

@@ -1,19 +1,22 @@
 //! `differential` (Sieve's oracle, made exact by determinism): the end state of a run with
 //! faults equals the end state of the same seed and workload without them, modulo what is
 //! volatile in any cluster — resourceVersion, uid, timestamps, managedFields, generated
-//! names, owner uids — and the fields the user declares volatile. Events and Leases are
-//! not compared.
+//! names, owner uids — and the fields the user declares volatile.
+//!
+//! The state compared is the desired state and what the controller made of it: the objects
+//! of the kinds the scenario's manifests and workload write, and every object they own,
+//! transitively. Side objects nothing owns (a registry, leases, events) are left out: when
+//! they exist can legitimately depend on timing (an object deleted before the controller
+//! first saw it never got its registry entry), and their effects show in the condition.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::cluster::describe;
 use super::{Evidence, Found, Violation};
-
-/// Kinds whose objects are records of what happened, not state.
-const NOT_STATE: [&str; 2] = ["Event", "Lease"];
+use crate::scenario::{Scenario, Workload};
 
 /// Metadata every object has that differs between two equal clusters.
 const VOLATILE_METADATA: [&str; 6] = [
@@ -33,8 +36,9 @@ pub(super) fn differential(ev: &Evidence<'_>) -> Vec<Violation> {
     let Some(baseline) = &c.baseline else {
         return found.out;
     };
-    let with = state(&c.objects, &c.volatile);
-    let without = state(baseline, &c.volatile);
+    let kinds = desired_kinds(ev.scenario);
+    let with = state(&owned_closure(&c.objects, &kinds), &c.volatile);
+    let without = state(&owned_closure(baseline, &kinds), &c.volatile);
     let end = ev.scenario.end();
     for (key, (a, b)) in pair(&with, &without) {
         let message = match (a, b) {
@@ -51,15 +55,93 @@ pub(super) fn differential(ev: &Evidence<'_>) -> Vec<Violation> {
     found.out
 }
 
+/// (apiVersion, kind) of every object the scenario's manifests and workload write.
+fn desired_kinds(s: &Scenario) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut add = |v: &str, k: &str| out.insert((v.to_string(), k.to_string()));
+    for m in &s.manifests {
+        add(
+            m["apiVersion"].as_str().unwrap_or(""),
+            m["kind"].as_str().unwrap_or(""),
+        );
+    }
+    for w in &s.workload {
+        match w {
+            Workload::CreateObject { object, .. } | Workload::UpdateObject { object, .. } => {
+                add(
+                    object["apiVersion"].as_str().unwrap_or(""),
+                    object["kind"].as_str().unwrap_or(""),
+                );
+            }
+            Workload::ChurnObjects { template, .. } => {
+                add(
+                    template["apiVersion"].as_str().unwrap_or(""),
+                    template["kind"].as_str().unwrap_or(""),
+                );
+            }
+            Workload::PatchObject { target, .. } | Workload::DeleteObject { target, .. } => {
+                add(&target.api_version, &target.kind);
+            }
+            Workload::DeleteOwned { owner, .. } => {
+                add(&owner.api_version, &owner.kind);
+            }
+            Workload::Create { .. }
+            | Workload::Update { .. }
+            | Workload::Delete { .. }
+            | Workload::Burst { .. }
+            | Workload::Churn { .. } => {
+                add("v1", "ConfigMap");
+            }
+        }
+    }
+    out
+}
+
+/// The objects of `kinds` and everything they own, transitively.
+fn owned_closure(objects: &[Arc<Value>], kinds: &BTreeSet<(String, String)>) -> Vec<Arc<Value>> {
+    let kind_of = |o: &Value| {
+        let s = |f: &str| o[f].as_str().unwrap_or("").to_string();
+        (s("apiVersion"), s("kind"))
+    };
+    let mut inside: Vec<bool> = objects
+        .iter()
+        .map(|o| kinds.contains(&kind_of(o)))
+        .collect();
+    let mut uids: BTreeSet<String> = BTreeSet::new();
+    loop {
+        for (o, _) in objects.iter().zip(&inside).filter(|(_, i)| **i) {
+            uids.insert(o["metadata"]["uid"].as_str().unwrap_or("").to_string());
+        }
+        let mut grew = false;
+        for (o, i) in objects.iter().zip(inside.iter_mut()).filter(|(_, i)| !**i) {
+            let owners = o["metadata"]["ownerReferences"].as_array();
+            if owners
+                .into_iter()
+                .flatten()
+                .any(|r| r["uid"].as_str().is_some_and(|u| uids.contains(u)))
+            {
+                *i = true;
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    objects
+        .iter()
+        .zip(inside)
+        .filter(|(_, i)| *i)
+        .map(|(o, _)| o.clone())
+        .collect()
+}
+
 /// Normalised objects by `Kind ns/name` (generated names end in `*`, with a counter when
 /// several share a prefix).
 fn state(objects: &[Arc<Value>], volatile: &[String]) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut generated: Vec<(String, Value)> = Vec::new();
     for o in objects {
-        if NOT_STATE.contains(&o["kind"].as_str().unwrap_or("")) {
-            continue;
-        }
         let n = normalised(o, volatile);
         match o["metadata"]["generateName"].as_str() {
             Some(_) => generated.push((describe(&n), n)),
@@ -180,13 +262,16 @@ mod tests {
             meta["generateName"] = json!(prefix);
         }
         Arc::new(
-            json!({"apiVersion": "x/v1", "kind": "App", "metadata": meta,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
             "spec": {"replicas": replicas}, "status": {"lastSync": rv}}),
         )
     }
 
+    const WRITES_CONFIGMAPS: &str = r#", "workload": [{"create": {"at": "1s", "name": "a"}}]"#;
+
     fn verdict(with: Vec<Arc<Value>>, without: Vec<Arc<Value>>, volatile: &[&str]) -> Vec<String> {
-        let mut c = Case::new(SubjectKind::Operator, "");
+        // The workload writes ConfigMaps: they are the desired state.
+        let mut c = Case::new(SubjectKind::Operator, WRITES_CONFIGMAPS);
         c.cluster = Some(ClusterEvidence {
             objects: with,
             baseline: Some(Arc::new(without)),
@@ -220,5 +305,33 @@ mod tests {
             &[],
         );
         assert_eq!(m, [r#"/status/lastSync: "1" with faults, "2" without"#]);
+    }
+
+    fn other(name: &str, owner: Option<&str>, n: u32) -> Arc<Value> {
+        let owners = owner.map_or(
+            json!([]),
+            |u| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": u}]),
+        );
+        Arc::new(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "default", "ownerReferences": owners},
+            "data": {"n": n}}))
+    }
+
+    #[test]
+    fn children_of_the_desired_state_are_compared_and_side_objects_nothing_owns_are_not() {
+        // A Secret owned by the workload's ConfigMap differs: reported.
+        let m = verdict(
+            vec![app("u1", "1", 2, None), other("child", Some("u1"), 1)],
+            vec![app("u2", "1", 2, None), other("child", Some("u2"), 2)],
+            &["/status/lastSync"],
+        );
+        assert_eq!(m, ["/data/n: 1 with faults, 2 without"]);
+        // A registry Secret nothing owns exists in one run only: not part of the state.
+        let m = verdict(
+            vec![app("u1", "1", 2, None), other("registry", None, 1)],
+            vec![app("u2", "1", 2, None)],
+            &["/status/lastSync"],
+        );
+        assert!(m.is_empty(), "{m:?}");
     }
 }

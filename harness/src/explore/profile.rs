@@ -24,8 +24,10 @@ pub const MAX_WRITES: usize = 8;
 /// faults, for `differential`).
 pub const OPERATOR_DURATION: Duration = Duration::from_secs(30);
 /// Settle time for a user's controller: its condition must hold by then, and the second half
-/// of it must be quiet (`write_rate`).
-pub const OPERATOR_SETTLE: Duration = Duration::from_secs(60);
+/// of it must be quiet (`write_rate`). Long enough for kube-runtime's shared trigger backoff
+/// (up to ~75 s after an apiserver restart, `harness/tests/runtime/shared_backoff.rs`) and a
+/// 60 s read timeout plus a retry.
+pub const OPERATOR_SETTLE: Duration = Duration::from_secs(150);
 /// turmoil's step for a user's controller: most of a case's cost is per step (every host's
 /// runtime ticks), and a controller's own timers (backoffs from hundreds of milliseconds,
 /// requeues, resyncs) need no finer grain than this.

@@ -71,6 +71,7 @@ pub struct Operator {
     templates: Templates,
     crds: Vec<Value>,
     regressions: Option<PathBuf>,
+    read_timeout: Option<std::time::Duration>,
     shrink_runs: u32,
     jobs: usize,
     registered: OnceLock<&'static Descriptor>,
@@ -88,6 +89,7 @@ impl Operator {
             templates: Templates::default(),
             crds: Vec::new(),
             regressions: None,
+            read_timeout: None,
             shrink_runs: 200,
             jobs: 1,
             registered: OnceLock::new(),
@@ -169,6 +171,14 @@ impl Operator {
         self
     }
 
+    /// The read timeout your controller's `kube::Config` sets (kube's default: none, so a
+    /// response lost on a connection that stays open is waited for forever — exploration
+    /// finds that). The simulated client applies it as kube-client does.
+    pub fn read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
     /// Where replay files are kept and rerun first (default: `kube-chaos-regressions/` in the
     /// test crate's directory).
     pub fn regressions(mut self, dir: impl AsRef<Path>) -> Self {
@@ -218,6 +228,7 @@ impl Operator {
                 volatile: self.volatile.clone(),
                 templates: self.templates.clone(),
                 crds: self.crds.clone(),
+                read_timeout: self.read_timeout,
             };
             subject::register(&self.name, user).unwrap_or_else(|e| panic!("{e}"))
         })
@@ -236,7 +247,7 @@ impl Operator {
             "name": self.name,
             "seed": seed,
             "duration": "30s",
-            "settle": "60s",
+            "settle": "150s",
             "tick": "50ms",
             "resources": self.crds,
             "manifests": self.templates.objects,

@@ -301,7 +301,10 @@ fn spawn_subjects(
         names.push(name.clone());
         let incarnations = Arc::new(Mutex::new(0u32));
         let s = s.clone();
-        let shared = world.owned();
+        let shared = Shared {
+            read_timeout: subject.user().and_then(|u| u.read_timeout),
+            ..world.owned()
+        };
         sim.host(name, move || {
             let incarnation = {
                 let mut n = incarnations.lock().expect("incarnation lock");
@@ -336,6 +339,9 @@ struct Shared {
     controls: Controls,
     kill: Kill,
     watch_log: WatchLog,
+    /// The read timeout a user's controller configures its client with (kube's default:
+    /// none).
+    read_timeout: Option<Duration>,
 }
 
 impl Subjects<'_> {
@@ -345,6 +351,7 @@ impl Subjects<'_> {
             controls: self.controls.clone(),
             kill: self.kill.clone(),
             watch_log: self.watch_log.clone(),
+            read_timeout: None,
         }
     }
 }
@@ -356,6 +363,9 @@ impl Shared {
             .policy(policy(s, instance, incarnation))
             .keep_alive(s.subject.config.keep_alive);
         config.kill = self.kill.clone();
+        if self.read_timeout.is_some() {
+            config.read_timeout = self.read_timeout;
+        }
         config.watch_log = Some((self.watch_log.clone(), instance));
         Ctx {
             instance,

@@ -78,6 +78,9 @@ pub struct UserSubject {
     pub templates: Templates,
     /// CRDs (apiextensions.k8s.io/v1 manifests) the cluster serves.
     pub crds: Vec<Value>,
+    /// The read timeout its production client is configured with (`kube::Config::
+    /// read_timeout`; kube's default is none).
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for UserSubject {
