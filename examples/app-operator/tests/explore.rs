@@ -16,7 +16,7 @@ use kube_chaos_harness::Operator;
 use serde_json::json;
 
 /// Cases per variant, from seed 1.
-const BUDGET: u32 = 40;
+const BUDGET: u32 = 150;
 
 fn app(name: &str) -> App {
     let spec = AppSpec {
