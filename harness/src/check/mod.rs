@@ -10,16 +10,20 @@
 //! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `retry_backoff`,
 //!   `convergence`.
 //! - `rate`: `watch_rate`.
+//! - [`served`]: the checkers of external clients (`kube-chaos serve --scenario`), from what
+//!   the server saw: `no_historical_replay`, `relist_after_expired`, `watch_rate`,
+//!   `list_rate`, `backoff`, and `no_event_loss` against a cache the client reports.
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
 //! [`Checker`] variant in `scenario/expect.rs`, and one arm in [`check`] (plus
 //! [`checkers_for`] if it applies to a kind of subject).
 
-mod cache;
+pub(crate) mod cache;
 mod control;
 mod evidence;
 mod rate;
+pub mod served;
 mod stream;
 #[cfg(test)]
 mod testkit;
@@ -46,6 +50,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::RetryBackoff,
             Checker::Convergence,
         ],
+        SubjectKind::External => return served::checkers(false),
     };
     if watch_rate {
         out.push(Checker::WatchRate);
@@ -65,6 +70,8 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::RetryBackoff => control::retry_backoff(ev),
         Checker::Convergence => control::convergence(ev),
         Checker::WatchRate => rate::watch_rate(ev),
+        // Judged from what a served apiserver saw (`served::check`), not from a simulation.
+        Checker::RelistAfterExpired | Checker::ListRate | Checker::Backoff => Vec::new(),
     }
 }
 

@@ -100,6 +100,7 @@ fn assemble(
                 keep_alive,
                 ..subject_config(subject.kind, workers, max_retries, policy)
             },
+            external: None,
         },
         faults,
         expect: Expect {
@@ -130,7 +131,7 @@ fn subject_config(
             max_retries,
             ..base
         },
-        SubjectKind::Watcher | SubjectKind::Informer => base,
+        SubjectKind::Watcher | SubjectKind::Informer | SubjectKind::External => base,
     }
 }
 

@@ -1,6 +1,9 @@
-//! The fault interpreter: applies each fault of the timeline to the turmoil network, the
-//! apiserver, or the controller controls when it starts, and heals it when it ends. One arm
-//! per fault kind in [`Interpreter::begin`] and in [`Interpreter::end`], both exhaustive.
+//! The fault interpreter: applies each fault of the timeline when it starts and heals it when
+//! it ends. One arm per fault kind in [`Interpreter::begin`] and in [`Interpreter::end`], both
+//! exhaustive. What a fault does to the server (compaction, watch faults, cache lag and
+//! pause, HTTP hooks) is the same everywhere; what it does to the links and processes around
+//! the server is the [`Target`]'s: turmoil's network in a simulated run ([`World`]), the real
+//! sockets of `kube-chaos serve` when a scenario is played on the wall clock.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,7 +26,48 @@ pub struct Interpreter {
     hooks: BTreeMap<usize, HookId>,
 }
 
-/// What the interpreter acts on.
+/// A network fault on the links between the subject and the apiserver replicas.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Link {
+    /// Nothing gets through either way, silently.
+    Partition,
+    /// Nothing gets through in one direction.
+    Oneway(Direction),
+    /// Everything is held, then delivered in order when healed.
+    Hold,
+    /// Every message takes this long.
+    Latency(Duration),
+    /// The link breaks with this probability per step.
+    Loss(f64),
+}
+
+/// What the interpreter acts on besides the server: the links and processes around it.
+pub trait Target {
+    /// The apiserver.
+    fn server(&self) -> &ApiServer;
+    /// Replicas in the cluster.
+    fn replicas(&self) -> usize;
+    /// The scenario seed (for rate-based faults).
+    fn seed(&self) -> u64;
+    /// Controller fault controls.
+    fn controls(&self) -> &Controls;
+    /// Starts a network fault on the links to `replica` (every replica when `None`).
+    fn cut(&mut self, replica: Option<usize>, link: Link);
+    /// Heals a network fault [`Self::cut`] started.
+    fn heal(&mut self, replica: Option<usize>, link: Link);
+    /// Closes every open connection to `replica`.
+    fn reset_connections(&mut self, replica: usize);
+    /// Replica `replica` crashes: its connections close, it stops serving.
+    fn crash_replica(&mut self, replica: usize);
+    /// Replica `replica` comes back with a fresh watch cache.
+    fn restart_replica(&mut self, replica: usize);
+    /// The subjects' processes crash.
+    fn crash_subjects(&mut self);
+    /// The subjects' processes start again.
+    fn restart_subjects(&mut self);
+}
+
+/// What the interpreter acts on in a simulated run.
 pub struct World<'a, 'b> {
     /// The network.
     pub sim: &'a mut turmoil::Sim<'b>,
@@ -43,14 +87,7 @@ pub struct World<'a, 'b> {
 
 impl World<'_, '_> {
     fn replicas_of(&self, replica: Option<usize>) -> Vec<usize> {
-        replica.map_or_else(|| (0..self.replicas).collect(), |r| vec![r])
-    }
-
-    /// `f` on every targeted replica of the server.
-    fn each_replica(&self, replica: Option<usize>, f: impl Fn(&ApiServer, usize)) {
-        for r in self.replicas_of(replica) {
-            f(self.server, r);
-        }
+        replicas_of(self.replicas, replica)
     }
 
     /// `f` on every (subject host, replica host) link.
@@ -67,41 +104,123 @@ impl World<'_, '_> {
     }
 }
 
+/// The replicas a fault targets: `replica`, or all `n`.
+pub fn replicas_of(n: usize, replica: Option<usize>) -> Vec<usize> {
+    replica.map_or_else(|| (0..n).collect(), |r| vec![r])
+}
+
+impl Target for World<'_, '_> {
+    fn server(&self) -> &ApiServer {
+        self.server
+    }
+    fn replicas(&self) -> usize {
+        self.replicas
+    }
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+    fn controls(&self) -> &Controls {
+        self.controls
+    }
+    fn cut(&mut self, replica: Option<usize>, link: Link) {
+        self.each_link(replica, |s, a, b| match link {
+            Link::Partition => s.partition(a, b),
+            Link::Oneway(Direction::ToApiserver) => s.partition_oneway(a, b),
+            Link::Oneway(Direction::FromApiserver) => s.partition_oneway(b, a),
+            Link::Hold => s.hold(a, b),
+            Link::Latency(d) => s.set_link_latency(a, b, d),
+            Link::Loss(rate) => s.set_link_fail_rate(a, b, rate),
+        })
+    }
+    fn heal(&mut self, replica: Option<usize>, link: Link) {
+        self.each_link(replica, |s, a, b| match link {
+            Link::Partition => s.repair(a, b),
+            Link::Oneway(Direction::ToApiserver) => s.repair_oneway(a, b),
+            Link::Oneway(Direction::FromApiserver) => s.repair_oneway(b, a),
+            Link::Hold => s.release(a, b),
+            Link::Latency(_) => {
+                s.set_link_latency(a, b, Duration::ZERO);
+                s.set_link_max_message_latency(a, b, DEFAULT_MAX_LATENCY);
+            }
+            Link::Loss(_) => {
+                s.set_link_fail_rate(a, b, 0.0);
+                s.repair(a, b);
+            }
+        })
+    }
+    fn reset_connections(&mut self, replica: usize) {
+        self.server.reset_connections(replica);
+    }
+    fn crash_replica(&mut self, replica: usize) {
+        crate::sim::crash_replica(self.sim, self.server, replica)
+    }
+    fn restart_replica(&mut self, replica: usize) {
+        self.sim.bounce(replica_host(replica))
+    }
+    fn crash_subjects(&mut self) {
+        crash_subjects(self)
+    }
+    fn restart_subjects(&mut self) {
+        for h in self.subject_hosts {
+            self.sim.bounce(h.as_str());
+        }
+    }
+}
+
+/// The network fault a fault is, if it is one.
+fn link_of(f: &Fault) -> Option<(Option<usize>, Link)> {
+    match f {
+        Fault::Partition { replica, .. } => Some((*replica, Link::Partition)),
+        Fault::PartitionOneway {
+            replica, direction, ..
+        } => Some((*replica, Link::Oneway(*direction))),
+        Fault::Hold { replica, .. } => Some((*replica, Link::Hold)),
+        Fault::Latency {
+            replica, latency, ..
+        } => Some((*replica, Link::Latency(latency.0))),
+        Fault::Loss { replica, rate, .. } => Some((*replica, Link::Loss(*rate))),
+        _ => None,
+    }
+}
+
+/// `f` on every targeted replica of the server.
+fn each_replica(w: &impl Target, replica: Option<usize>, f: impl Fn(&ApiServer, usize)) {
+    for r in replicas_of(w.replicas(), replica) {
+        f(w.server(), r);
+    }
+}
+
 impl Interpreter {
     /// Starts fault `i`.
-    pub fn begin(&mut self, w: &mut World<'_, '_>, i: usize, f: &Fault) {
+    pub fn begin(&mut self, w: &mut impl Target, i: usize, f: &Fault) {
         match f {
-            Fault::Partition { replica, .. } => w.each_link(*replica, |s, a, b| s.partition(a, b)),
-            Fault::PartitionOneway {
-                replica, direction, ..
-            } => w.each_link(*replica, |s, a, b| match direction {
-                Direction::ToApiserver => s.partition_oneway(a, b),
-                Direction::FromApiserver => s.partition_oneway(b, a),
-            }),
-            Fault::Hold { replica, .. } => w.each_link(*replica, |s, a, b| s.hold(a, b)),
-            Fault::Latency {
-                replica, latency, ..
-            } => w.each_link(*replica, |s, a, b| s.set_link_latency(a, b, latency.0)),
-            Fault::Loss { replica, rate, .. } => {
-                w.each_link(*replica, |s, a, b| s.set_link_fail_rate(a, b, *rate))
+            Fault::Partition { .. }
+            | Fault::PartitionOneway { .. }
+            | Fault::Hold { .. }
+            | Fault::Latency { .. }
+            | Fault::Loss { .. } => {
+                let (replica, link) = link_of(f).expect("a network fault");
+                w.cut(replica, link)
             }
             Fault::ConnectionReset { replica, .. } => {
-                w.each_replica(*replica, ApiServer::reset_connections)
+                for r in replicas_of(w.replicas(), *replica) {
+                    w.reset_connections(r);
+                }
             }
-            Fault::CrashReplica { replica, .. } => {
-                crate::sim::crash_replica(w.sim, w.server, *replica)
-            }
+            Fault::CrashReplica { replica, .. } => w.crash_replica(*replica),
             Fault::CacheLag { replica, lag, .. } => {
-                w.each_replica(*replica, |s, r| s.set_cache_lag(r, lag.0))
+                each_replica(w, *replica, |s, r| s.set_cache_lag(r, lag.0))
             }
-            Fault::CachePause { replica, .. } => w.each_replica(*replica, ApiServer::pause_cache),
+            Fault::CachePause { replica, .. } => each_replica(w, *replica, ApiServer::pause_cache),
             Fault::Compact { .. } => {
-                w.server.compact_all();
+                w.server().compact_all();
             }
             Fault::ExpireWatches { replica, .. } => {
-                w.each_replica(*replica, ApiServer::expire_watches)
+                each_replica(w, *replica, ApiServer::expire_watches)
             }
-            Fault::DropWatches { replica, .. } => w.each_replica(*replica, ApiServer::drop_watches),
+            Fault::DropWatches { replica, .. } => {
+                each_replica(w, *replica, ApiServer::drop_watches)
+            }
             Fault::HttpErrors {
                 code,
                 rate,
@@ -109,61 +228,51 @@ impl Interpreter {
                 requests,
                 ..
             } => {
-                let hook = error_hook(w.seed ^ i as u64, *code, *rate, *retry_after, *requests);
-                self.hooks.insert(i, w.server.add_hook(hook));
+                let hook = error_hook(w.seed() ^ i as u64, *code, *rate, *retry_after, *requests);
+                self.hooks.insert(i, w.server().add_hook(hook));
             }
             Fault::SlowResponses {
                 delay, requests, ..
             } => {
                 let hook = delay_hook(delay.0, *requests);
-                self.hooks.insert(i, w.server.add_hook(hook));
+                self.hooks.insert(i, w.server().add_hook(hook));
             }
             Fault::SlowReconcile { key, delay, .. } => {
-                w.controls.slow_down(i, key.clone(), delay.0)
+                w.controls().slow_down(i, key.clone(), delay.0)
             }
             Fault::ReconcileErrors {
                 key, class, times, ..
-            } => w.controls.fail(key.clone(), *class, *times),
-            Fault::CrashSubject { .. } => crash_subjects(w),
+            } => w.controls().fail(key.clone(), *class, *times),
+            Fault::CrashSubject { .. } => w.crash_subjects(),
         }
     }
 
     /// Ends fault `i` (heals what `begin` broke; instant faults have nothing to heal).
-    pub fn end(&mut self, w: &mut World<'_, '_>, i: usize, f: &Fault) {
+    pub fn end(&mut self, w: &mut impl Target, i: usize, f: &Fault) {
         match f {
-            Fault::Partition { replica, .. } => w.each_link(*replica, |s, a, b| s.repair(a, b)),
-            Fault::PartitionOneway {
-                replica, direction, ..
-            } => w.each_link(*replica, |s, a, b| match direction {
-                Direction::ToApiserver => s.repair_oneway(a, b),
-                Direction::FromApiserver => s.repair_oneway(b, a),
-            }),
-            Fault::Hold { replica, .. } => w.each_link(*replica, |s, a, b| s.release(a, b)),
-            Fault::Latency { replica, .. } => w.each_link(*replica, |s, a, b| {
-                s.set_link_latency(a, b, Duration::ZERO);
-                s.set_link_max_message_latency(a, b, DEFAULT_MAX_LATENCY);
-            }),
-            Fault::Loss { replica, .. } => w.each_link(*replica, |s, a, b| {
-                s.set_link_fail_rate(a, b, 0.0);
-                s.repair(a, b);
-            }),
-            Fault::CrashReplica { replica, .. } => w.sim.bounce(replica_host(*replica)),
-            Fault::CacheLag { replica, .. } => {
-                let lag = w.server.config().watch_cache_lag;
-                w.each_replica(*replica, |s, r| s.set_cache_lag(r, lag))
+            Fault::Partition { .. }
+            | Fault::PartitionOneway { .. }
+            | Fault::Hold { .. }
+            | Fault::Latency { .. }
+            | Fault::Loss { .. } => {
+                let (replica, link) = link_of(f).expect("a network fault");
+                w.heal(replica, link)
             }
-            Fault::CachePause { replica, .. } => w.each_replica(*replica, ApiServer::resume_cache),
+            Fault::CrashReplica { replica, .. } => w.restart_replica(*replica),
+            Fault::CacheLag { replica, .. } => {
+                let lag = w.server().config().watch_cache_lag;
+                each_replica(w, *replica, |s, r| s.set_cache_lag(r, lag))
+            }
+            Fault::CachePause { replica, .. } => {
+                each_replica(w, *replica, ApiServer::resume_cache)
+            }
             Fault::HttpErrors { .. } | Fault::SlowResponses { .. } => {
                 if let Some(id) = self.hooks.remove(&i) {
-                    w.server.remove_hook(id);
+                    w.server().remove_hook(id);
                 }
             }
-            Fault::SlowReconcile { .. } => w.controls.end_slow_down(i),
-            Fault::CrashSubject { .. } => {
-                for h in w.subject_hosts {
-                    w.sim.bounce(h.as_str());
-                }
-            }
+            Fault::SlowReconcile { .. } => w.controls().end_slow_down(i),
+            Fault::CrashSubject { .. } => w.restart_subjects(),
             Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }

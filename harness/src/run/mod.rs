@@ -23,7 +23,7 @@ use std::time::Duration;
 pub use determinism::{
     check_determinism, compare, first_divergence, Determinism, Divergence, DIVERGENCE_CONTEXT_LINES,
 };
-pub use interpreter::{Interpreter, World};
+pub use interpreter::{replicas_of, Interpreter, Link, Target, World};
 pub use report::{Report, Uncontrolled, WatchRequest, TRACE_SHOWN_LINES};
 pub use runner::{run, run_with, std_seed, StdRandomness};
 pub use timeline::{timeline, Step};

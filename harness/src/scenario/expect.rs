@@ -32,11 +32,18 @@ pub enum Checker {
     Convergence,
     /// The watch-request rate at the apiserver is within `expect.watch_rate`.
     WatchRate,
+    /// External clients: after a 410 the next request for that resource is a relist.
+    RelistAfterExpired,
+    /// External clients: each client's list rate per resource is within `expect.list_rate`.
+    ListRate,
+    /// External clients: failed requests are retried no sooner than `Retry-After` and not
+    /// in a tight loop.
+    Backoff,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 9] = [
+    pub const ALL: [Checker; 12] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -46,6 +53,9 @@ impl Checker {
         Checker::RetryBackoff,
         Checker::Convergence,
         Checker::WatchRate,
+        Checker::RelistAfterExpired,
+        Checker::ListRate,
+        Checker::Backoff,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -60,6 +70,9 @@ impl Checker {
             Checker::RetryBackoff => "retry_backoff",
             Checker::Convergence => "convergence",
             Checker::WatchRate => "watch_rate",
+            Checker::RelistAfterExpired => "relist_after_expired",
+            Checker::ListRate => "list_rate",
+            Checker::Backoff => "backoff",
         }
     }
 }
@@ -81,9 +94,14 @@ pub struct Expect {
     /// Longest a version may live unobserved outside fault windows (default 60s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staleness_bound: Option<Dur>,
-    /// Bounds on the watch requests per second measured from `watch_rate.from`.
+    /// Bounds on the watch requests per second measured from `watch_rate.from` (external
+    /// clients: per client and resource; default at most 2/s over the whole run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_rate: Option<RateBounds>,
+    /// External clients: bounds on each client's list requests per second per resource,
+    /// measured from `list_rate.from` (default: at most 2/s over the whole run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_rate: Option<RateBounds>,
 }
 
 /// Expected watch-request rate at the apiserver.

@@ -43,7 +43,10 @@ pub use cluster::{ClusterSpec, ObjectSpec};
 pub use dur::Dur;
 pub use expect::{Checker, Expect, RateBounds};
 pub use fault::{Direction, ErrorClass, Fault, ReplicaMut, Requests};
-pub use subject::{Catalog, FirstList, ReplicaChoice, SubjectConfig, SubjectKind, SubjectSpec};
+pub use subject::{
+    Catalog, ClientIdentity, ExternalSpec, FirstList, ReplicaChoice, SubjectConfig, SubjectKind,
+    SubjectSpec, EXTERNAL,
+};
 pub use validate::Invalid;
 pub use workload::{Workload, Write};
 
