@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::interpreter::{Interpreter, World};
+use super::interpreter::{Interpreter, Target, World};
 use super::report::{Report, Uncontrolled, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
 use super::RunError;
-use crate::apiserver::{ApiServer, RequestInfo, Stats, StoreEvent, Verdict};
+use crate::apiserver::{ApiServer, ClusterConfig, RequestInfo, Stats, StoreEvent, Verdict};
 use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
@@ -59,6 +59,9 @@ pub fn run_with(
     seed: Option<u64>,
     randomness: StdRandomness,
 ) -> Result<Report, RunError> {
+    if scenario.subject.is_external() {
+        return Err(RunError::External);
+    }
     let mut scenario = scenario.clone();
     scenario.seed = seed.unwrap_or(scenario.seed);
     let s = &scenario;
@@ -196,25 +199,30 @@ fn write_record(e: &StoreEvent) -> Record {
 }
 
 fn sim_builder(s: &Scenario) -> SimBuilder {
-    let c = &s.cluster;
     let instances = s.subject.clients * s.subject.hosts;
     let mut b = SimBuilder::new(s.seed)
-        .replicas(c.replicas)
+        .replicas(s.cluster.replicas)
         .duration(s.end() + Duration::from_secs(60))
         .tick(s.tick.0)
-        .cluster(|k| {
-            k.watch_cache_capacity = c.watch_cache_capacity;
-            k.watch_cache_lag = c.watch_cache_lag.0;
-            k.min_request_timeout = c.min_request_timeout.0;
-            k.bookmark_interval = c.bookmark_interval.0;
-            k.compaction_interval = c.compaction_interval.map(|d| d.0);
-            k.record_history = true;
-        });
+        .cluster(|k| configure(k, s));
     b.tcp_capacity = b.tcp_capacity.max(instances * 4);
     b
 }
 
-fn put_objects(s: &Scenario, server: &ApiServer) -> Result<(), RunError> {
+/// The scenario's cluster knobs on a server configuration (history recorded).
+pub(super) fn configure(k: &mut ClusterConfig, s: &Scenario) {
+    let c = &s.cluster;
+    k.replicas = c.replicas;
+    k.watch_cache_capacity = c.watch_cache_capacity;
+    k.watch_cache_lag = c.watch_cache_lag.0;
+    k.min_request_timeout = c.min_request_timeout.0;
+    k.bookmark_interval = c.bookmark_interval.0;
+    k.compaction_interval = c.compaction_interval.map(|d| d.0);
+    k.record_history = true;
+}
+
+/// Creates the scenario's initial ConfigMaps.
+pub(super) fn put_objects(s: &Scenario, server: &ApiServer) -> Result<(), RunError> {
     for (index, o) in s.objects.iter().enumerate() {
         let obj = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -383,10 +391,10 @@ fn drive(
 }
 
 /// Applies one due step: a fault's start or end (traced), or a workload write.
-fn apply(
+pub(super) fn apply(
     s: &Scenario,
     interpreter: &mut Interpreter,
-    world: &mut World<'_, '_>,
+    world: &mut impl Target,
     recorder: &Recorder,
     step: &Step,
     serial: &mut u64,
@@ -403,7 +411,7 @@ fn apply(
         }
         Step::Write(w) => {
             *serial += 1;
-            apply_write(world.server, w, *serial);
+            apply_write(world.server(), w, *serial);
         }
     }
 }

@@ -129,6 +129,7 @@ fn is_collection(path: &str) -> bool {
 pub struct AccessLog {
     inner: Arc<Mutex<Vec<Access>>>,
     started: Instant,
+    started_unix: Duration,
 }
 
 impl Default for AccessLog {
@@ -143,12 +144,21 @@ impl AccessLog {
         Self {
             inner: Arc::default(),
             started: Instant::now(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
         }
     }
 
     /// When the log's clock started (the scenario's time zero).
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// Time since the log's clock started for a server timestamp (time since the UNIX
+    /// epoch, as `Clock::Wall` gives it).
+    pub fn since_start(&self, unix: Duration) -> Duration {
+        unix.saturating_sub(self.started_unix)
     }
 
     /// Time since the log's clock started.

@@ -8,11 +8,13 @@
 //!
 //! - `access`: what the server saw of each request and watch stream ([`AccessLog`]), which
 //!   is what the checkers of external clients read;
-//! - `socket`: network faults at the server's own sockets ([`Connections`]).
+//! - `socket`: network faults at the server's own sockets ([`Connections`]);
+//! - `admin`: the loopback endpoint that starts faults live ([`serve_admin`], [`post_fault`]).
 //!
 //! A scenario is played against it on the wall clock by `run::play_served`.
 
 mod access;
+mod admin;
 mod socket;
 
 use std::io;
@@ -28,6 +30,7 @@ use tokio::net::TcpStream;
 use crate::apiserver::{ApiError, ApiServer, Clock, ClusterConfig, ClusterError};
 
 pub use access::{Access, AccessLog, Sent};
+pub use admin::{post_fault, refused, serve_admin};
 pub use socket::{Connections, Control, FaultyIo};
 
 /// Why [`serve`] could not start.

@@ -4,6 +4,7 @@
 //! client that cannot be installed makes its tests print `SKIPPED: <why>` and return; they
 //! never pass silently otherwise.
 
+mod chaos;
 mod cli;
 mod kube_client;
 mod kubectl;
