@@ -198,8 +198,14 @@ impl AccessLog {
     }
 
     /// Records the answer to request `index` and hands it on: a list's body is read for its
-    /// resourceVersion, a watch's events are recorded as they are sent.
-    pub async fn answer(&self, index: usize, resp: Response<Body>) -> Response<Body> {
+    /// resourceVersion, a watch's events are recorded as they are sent — those `delivers`
+    /// says are lost (taken by a connection a partition cut) are not.
+    pub async fn answer(
+        &self,
+        index: usize,
+        resp: Response<Body>,
+        delivers: impl Fn() -> bool + Send + 'static,
+    ) -> Response<Body> {
         let retry_after = resp
             .headers()
             .get(http::header::RETRY_AFTER)
@@ -215,7 +221,7 @@ impl AccessLog {
         let body = if watch {
             let log = self.clone();
             body.map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
+                if let Some(data) = frame.data_ref().filter(|_| delivers()) {
                     log.sent(index, data);
                 }
                 frame
@@ -335,7 +341,7 @@ mod tests {
             Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(format!("{l}\n"))))
         }));
         let body = http_body_util::StreamBody::new(frames).boxed_unsync();
-        let resp = log.answer(i, Response::new(body)).await;
+        let resp = log.answer(i, Response::new(body), || true).await;
         resp.into_body().collect().await.unwrap();
         let a = &log.requests()[0];
         assert_eq!((a.conn, a.status), (3, 200));
@@ -345,7 +351,7 @@ mod tests {
         let req = Request::get("/api/v1/configmaps").body(()).unwrap();
         let i = log.arrive(3, &req);
         let list = Full::new(Bytes::from(r#"{"kind":"ConfigMapList","metadata":{"resourceVersion":"9"}}"#));
-        log.answer(i, Response::new(list.boxed_unsync())).await;
+        log.answer(i, Response::new(list.boxed_unsync()), || true).await;
         assert_eq!(log.requests()[1].list_rv, Some(9));
     }
 }

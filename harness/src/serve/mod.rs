@@ -184,13 +184,14 @@ impl Served {
         };
         let replica = ctl.replica();
         let (io, handle) = FaultyIo::new(tcp, ctl.clone());
-        let (server, log) = (self.server.clone(), self.access.clone());
+        let (server, log, c) = (self.server.clone(), self.access.clone(), ctl.clone());
         let svc = service_fn(move |req| {
-            let (server, log) = (server.clone(), log.clone());
+            let (server, log, c) = (server.clone(), log.clone(), c.clone());
             async move {
                 let i = log.arrive(id, &req);
                 let resp = server.handle(replica, req).await;
-                Ok::<_, std::convert::Infallible>(log.answer(i, resp).await)
+                let resp = log.answer(i, resp, move || c.delivers()).await;
+                Ok::<_, std::convert::Infallible>(resp)
             }
         });
         let conn = http1::Builder::new()

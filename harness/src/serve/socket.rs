@@ -77,6 +77,12 @@ impl Control {
         self.replica
     }
 
+    /// Whether what is written now reaches the client (not on a connection a partition
+    /// cut: those bytes are lost for good).
+    pub fn delivers(&self) -> bool {
+        !(*self.dead.lock().expect("dead lock") && self.flow().writes_stopped)
+    }
+
     /// Waits until the connection is to be reset.
     pub async fn reset_requested(&self) {
         self.reset.notified().await
@@ -165,6 +171,9 @@ impl Connections {
         change(&mut self.lock().flow[replica]);
         for c in self.on_replica(replica) {
             c.set(change);
+            if matches!(link, Link::Partition | Link::Oneway(_)) {
+                *c.dead.lock().expect("dead lock") = true;
+            }
         }
     }
 
@@ -173,10 +182,8 @@ impl Connections {
     pub fn heal(&self, replica: usize, link: Link) {
         self.lock().flow[replica] = Flow::default();
         for c in self.on_replica(replica) {
-            match link {
-                Link::Partition | Link::Oneway(_) => *c.dead.lock().expect("dead lock") = true,
-                Link::Hold | Link::Latency(_) | Link::Loss(_) => c.set(|f| *f = Flow::default()),
-            }
+            // A connection a partition cut is dead: `set` leaves it as it is.
+            c.set(|f| *f = Flow::default());
         }
     }
 
@@ -313,6 +320,7 @@ mod tests {
         let conns = Connections::new(1);
         let (mut client, mut io, _h) = pair(&conns).await;
         conns.cut(0, Link::Hold);
+        assert!(io.ctl.delivers(), "held bytes arrive later");
         let writer = tokio::spawn(async move {
             io.write_all(b"late").await.unwrap();
             io
@@ -330,7 +338,9 @@ mod tests {
     async fn a_partitioned_connection_stays_dead_after_the_partition_heals() {
         let conns = Connections::new(1);
         let (_client, mut io, _h) = pair(&conns).await;
+        assert!(io.ctl.delivers());
         conns.cut(0, Link::Partition);
+        assert!(!io.ctl.delivers(), "what is written now is lost");
         conns.heal(0, Link::Partition);
         let write = tokio::time::timeout(Duration::from_millis(100), io.write_all(b"x")).await;
         assert!(write.is_err(), "the old connection never writes again");

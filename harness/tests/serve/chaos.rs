@@ -3,7 +3,8 @@
 //! scenario of a few seconds and the real client beside it, then asserts the report's
 //! verdicts — including, plainly, the checkers a real client fails (those are findings).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ impl Chaos {
             .arg("--report")
             .arg(dir.join("report.txt"))
             .args(args)
+            .current_dir(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -77,7 +79,8 @@ impl Chaos {
         }
     }
 
-    /// The directory of the scenario and the report (for a client's cache file).
+    /// The server's working directory, with the scenario and the report (a client's cache
+    /// file named in the scenario is read from here).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -93,47 +96,78 @@ impl Chaos {
     }
 }
 
-/// A client process, killed when dropped; its output collected.
-pub struct ClientProcess(Child);
+/// A client process, killed when dropped; its output collected as it comes.
+pub struct ClientProcess {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
 
 impl ClientProcess {
-    /// Starts `cmd` with its stdout and stderr piped.
+    /// Starts `cmd` with its stdout and stderr read into one text.
     pub fn start(mut cmd: Command) -> Self {
-        Self(
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("the client starts"),
-        )
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the client starts");
+        let out = Arc::new(Mutex::new(String::new()));
+        let pipes: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for pipe in pipes {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = out.lock().expect("output");
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Self { child, out }
+    }
+
+    /// Waits (at most 20 s) until the client has printed `what`.
+    pub fn wait_for(&self, what: &str) {
+        let started = Instant::now();
+        while !self.out.lock().expect("output").contains(what) {
+            let out = self.out.lock().expect("output").clone();
+            assert!(started.elapsed() < Duration::from_secs(20), "no {what:?} in:\n{out}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills it (if still running) and returns everything it printed.
     pub fn output(mut self) -> String {
-        let _ = self.0.kill();
-        let mut out = String::new();
-        for pipe in [
-            self.0.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read>),
-            self.0.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let mut p = pipe;
-            let _ = p.read_to_string(&mut out);
-        }
-        let _ = self.0.wait();
-        out
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        self.out.lock().expect("output").clone()
     }
 }
 
 impl Drop for ClientProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-use std::io::Read as _;
+/// `kube-chaos fault --server ADMIN args...`: the fault was started.
+pub fn fault(admin: &str, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
+        .args(["fault", "--server", admin])
+        .args(args)
+        .output()
+        .expect("kube-chaos fault runs");
+    assert!(
+        out.status.success(),
+        "kube-chaos fault {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 
 /// The verdict line of `checker` in a report (`pass` or `VIOLATED (n)`).
 pub fn verdict<'r>(report: &'r str, checker: &str) -> &'r str {
@@ -177,4 +211,68 @@ fn kubectl_get_watch_stops_watching_after_an_in_stream_410_instead_of_relisting(
         assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}");
     }
     assert!(report.contains("verdict: UNMET"), "{report}");
+}
+
+/// Requests of `client` (a `User-Agent` prefix) in the report's trace: (time, line).
+pub fn requests_of<'r>(report: &'r str, client: &str) -> Vec<(f64, &'r str)> {
+    report
+        .lines()
+        .filter(|l| l.contains(client) && l.contains(" -> "))
+        .filter_map(|l| {
+            let t = l.split_whitespace().next()?.strip_suffix('s')?.parse().ok()?;
+            Some((t, l))
+        })
+        .collect()
+}
+
+#[test]
+fn the_python_watch_loop_notices_a_silent_partition_by_its_read_timeout_and_loses_nothing() {
+    // Proves the silent partition at the server's socket: the client's watch hangs (no FIN,
+    // no RST), its own 2 s read timeout fires, and after the partition heals it resumes
+    // from its last resourceVersion on a new connection. The report judges it from the
+    // server's side, with no_event_loss against the cache file the script keeps.
+    let Some(py) = super::python::python_or_skip() else {
+        return;
+    };
+    let scenario = r#"{"version": 1, "name": "python-partition", "duration": "10s", "settle": "1s",
+        "cluster": {"bookmark_interval": "1s"},
+        "subject": {"name": "external", "external": {"cache_file": "cache.txt"}},
+        "objects": [{"name": "a"}, {"name": "b"}],
+        "workload": [{"churn": {"at": "500ms", "for": "9s", "every": "300ms", "objects": 3}}]}"#;
+    let mut chaos = Chaos::start("python-partition", scenario, &["--admin-port", "0"]);
+    let mut cmd = Command::new(py);
+    cmd.arg(super::python::here().join("watch_loop.py"))
+        .env("KUBE_URL", &chaos.url)
+        .env("CACHE_FILE", chaos.dir().join("cache.txt"))
+        .env("RUN_FOR", "30")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let client = ClientProcess::start(cmd);
+    // Started live, once the client watches: its start-up time does not matter.
+    client.wait_for("listed");
+    let admin = chaos.admin.clone().expect("the admin URL");
+    fault(&admin, &["partition", "--for", "3s"]);
+    let report = chaos.report();
+    let out = client.output();
+    assert!(out.contains("watch timed out"), "the client noticed by itself:\n{out}\n{report}");
+    for c in [
+        "no_historical_replay",
+        "relist_after_expired",
+        "watch_rate",
+        "list_rate",
+        "backoff",
+        "no_event_loss",
+    ] {
+        assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}\nthe client printed:\n{out}");
+    }
+    let healed: f64 = report
+        .lines()
+        .find(|l| l.ends_with("partition healed"))
+        .and_then(|l| l.split_whitespace().next()?.strip_suffix('s')?.parse().ok())
+        .unwrap_or_else(|| panic!("the partition healed during the scenario:\n{report}"));
+    let watches = requests_of(&report, "OpenAPI-Generator");
+    assert!(
+        watches.iter().any(|(t, l)| *t >= healed && l.contains("watch=true")),
+        "a watch after the partition healed:\n{report}"
+    );
+    assert!(report.contains("verdict: met"), "{report}");
 }

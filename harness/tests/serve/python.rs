@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{run_process, start, start_with};
 
-fn here() -> PathBuf {
+pub(super) fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve/py")
 }
 
@@ -36,7 +36,7 @@ fn python() -> Result<PathBuf, String> {
         .clone()
 }
 
-fn python_or_skip() -> Option<PathBuf> {
+pub(super) fn python_or_skip() -> Option<PathBuf> {
     python()
         .map_err(|why| eprintln!("SKIPPED: no Python client venv: {why}"))
         .ok()

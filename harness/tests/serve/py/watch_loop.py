@@ -3,7 +3,8 @@ serve` (URL in KUBE_URL): list, then watch ConfigMaps from the list's resourceVe
 bookmarks and a 2 s read timeout (`_request_timeout`), resuming from the last
 resourceVersion whenever the stream ends or times out, relisting on a 410. After every change
 it writes its cache to CACHE_FILE (`namespace/name resourceVersion` lines) for the server's
-`no_event_loss`. Runs for RUN_FOR seconds; prints one line per watch that ended badly."""
+`no_event_loss`. Runs for RUN_FOR seconds; prints `listed` after its first list and one
+line per watch that ended badly."""
 import os
 import time
 
@@ -36,15 +37,17 @@ def relist():
 
 
 rv = relist()
+print("listed", flush=True)
 while time.monotonic() < deadline:
     try:
         w = watch.Watch()
         for ev in w.stream(api.list_namespaced_config_map, ns, resource_version=rv,
                            allow_watch_bookmarks=True, _request_timeout=2):
+            if ev["type"] == "BOOKMARK":
+                rv = ev["raw_object"]["metadata"]["resourceVersion"]
+                continue
             obj = ev["object"]
             rv = obj.metadata.resource_version
-            if ev["type"] == "BOOKMARK":
-                continue
             key = f"{obj.metadata.namespace}/{obj.metadata.name}"
             if ev["type"] == "DELETED":
                 cache.pop(key, None)
