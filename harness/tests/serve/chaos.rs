@@ -30,8 +30,22 @@ impl Drop for Chaos {
 impl Chaos {
     /// Writes `scenario` (JSON) to a fresh directory and starts serving it with `args`.
     pub fn start(name: &str, scenario: &str, args: &[&str]) -> Self {
+        Self::start_with_files(name, scenario, &[], args)
+    }
+
+    /// [`Self::start`], with more `(name, text)` files in the server's directory (for
+    /// `--crd name`).
+    pub fn start_with_files(
+        name: &str,
+        scenario: &str,
+        files: &[(&str, String)],
+        args: &[&str],
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("kube-chaos-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).expect("a file for the server");
+        }
         std::fs::write(dir.join("scenario.json"), scenario).expect("scenario file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-chaos"))
             .args(["serve", "--port", "0", "--scenario"])

@@ -5,6 +5,7 @@
 //! never pass silently otherwise.
 
 mod chaos;
+mod chaos_operators;
 mod cli;
 mod kube_client;
 mod kubectl;

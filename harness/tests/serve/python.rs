@@ -63,7 +63,7 @@ async fn the_python_client_does_typed_crud_json_patch_and_resumes_a_watch() {
     );
 }
 
-fn widget_crd() -> Value {
+pub(super) fn widget_crd() -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
