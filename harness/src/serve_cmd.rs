@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use kube_chaos_harness::apiserver::ClusterConfig;
 use kube_chaos_harness::run::{self, PlayOptions};
@@ -192,13 +191,24 @@ fn endless() -> Scenario {
 }
 
 /// The first lines: the URL (tests and users read it), the scenario, the admin URL.
-fn announce(served: &Served, token: bool, s: Option<&Scenario>, admin: Option<std::net::SocketAddr>) {
+fn announce(
+    served: &Served,
+    token: bool,
+    s: Option<&Scenario>,
+    admin: Option<std::net::SocketAddr>,
+) {
     let url = format!("http://{}", served.addr);
     let auth = if token { " --token <TOKEN>" } else { "" };
     // `serve | head -1` closes stdout: the server must keep serving, not panic.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)");
-    let _ = writeln!(out, "  try: kubectl --server {url}{auth} get configmaps -n default");
+    let _ = writeln!(
+        out,
+        "kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)"
+    );
+    let _ = writeln!(
+        out,
+        "  try: kubectl --server {url}{auth} get configmaps -n default"
+    );
     if let Some(s) = s {
         let _ = writeln!(
             out,
@@ -209,7 +219,10 @@ fn announce(served: &Served, token: bool, s: Option<&Scenario>, admin: Option<st
         );
     }
     if let Some(a) = admin {
-        let _ = writeln!(out, "  admin: http://{a} (kube-chaos fault --server http://{a} expire-watches)");
+        let _ = writeln!(
+            out,
+            "  admin: http://{a} (kube-chaos fault --server http://{a} expire-watches)"
+        );
     }
     let _ = out.flush();
 }
@@ -223,7 +236,11 @@ fn write_report(report: &run::Report, path: Option<&std::path::Path>) -> ExitCod
                 return ExitCode::from(2);
             }
             let verdict = if report.met() { "met" } else { "UNMET" };
-            println!("scenario {}: {verdict}; report written to {}", report.scenario, p.display());
+            println!(
+                "scenario {}: {verdict}; report written to {}",
+                report.scenario,
+                p.display()
+            );
         }
         None => print!("{text}"),
     }
@@ -245,7 +262,9 @@ pub fn fault_command(args: FaultArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let answer = match rt {
         Ok(rt) => rt.block_on(serve::post_fault(&args.server, &fault)),
         Err(e) => Err(format!("cannot start the runtime: {e}")),

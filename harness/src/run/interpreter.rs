@@ -263,9 +263,7 @@ impl Interpreter {
                 let lag = w.server().config().watch_cache_lag;
                 each_replica(w, *replica, |s, r| s.set_cache_lag(r, lag))
             }
-            Fault::CachePause { replica, .. } => {
-                each_replica(w, *replica, ApiServer::resume_cache)
-            }
+            Fault::CachePause { replica, .. } => each_replica(w, *replica, ApiServer::resume_cache),
             Fault::HttpErrors { .. } | Fault::SlowResponses { .. } => {
                 if let Some(id) = self.hooks.remove(&i) {
                     w.server().remove_hook(id);

@@ -40,7 +40,9 @@ use crate::subject::UnknownSubject;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The scenario's subject is `external`: real clients, played by `kube-chaos serve`.
-    #[error("subject \"external\" is real clients: play it with `kube-chaos serve --scenario FILE`")]
+    #[error(
+        "subject \"external\" is real clients: play it with `kube-chaos serve --scenario FILE`"
+    )]
     External,
     /// The scenario names a subject the registry does not know.
     #[error(transparent)]

@@ -18,9 +18,9 @@ use super::RunError;
 use crate::apiserver::{ApiServer, ClusterConfig, StoreEvent};
 use crate::check::served::{self, request_lines, Line, ServedEvidence};
 use crate::scenario::{Fault, Scenario};
-use crate::serve::{Connections, Served};
+use crate::serve::{Access, Connections, Served};
 use crate::subject::Controls;
-use crate::trace::{self, Held, Record, Recorder};
+use crate::trace::{self, Entry, Held, Record, Recorder};
 
 /// The served apiserver as the interpreter's [`Target`]: network faults and crashes act on
 /// its real sockets.
@@ -61,9 +61,9 @@ impl Target for ServedTarget {
             self.connections.cut(r, link);
         }
     }
-    fn heal(&mut self, replica: Option<usize>, link: Link) {
+    fn heal(&mut self, replica: Option<usize>, _link: Link) {
         for r in replicas_of(self.replicas(), replica) {
-            self.connections.heal(r, link);
+            self.connections.heal(r);
         }
     }
     fn reset_connections(&mut self, replica: usize) {
@@ -141,7 +141,14 @@ pub async fn play_served(
             ..s.clone()
         };
         let step = steps[next].1.clone();
-        apply(&scenario, &mut interpreter, &mut target, &recorder, &step, &mut serial);
+        apply(
+            &scenario,
+            &mut interpreter,
+            &mut target,
+            &recorder,
+            &step,
+            &mut serial,
+        );
         next += 1;
     }
     Ok(report(s, served, &recorder, opts, wall.elapsed()))
@@ -176,25 +183,9 @@ fn report(
     wall: Duration,
 ) -> Report {
     let requests = served.access.requests();
-    let history: Vec<Arc<StoreEvent>> = served
-        .server
-        .history()
-        .into_iter()
-        .filter(|e| e.object["kind"] == "ConfigMap")
-        .collect();
-    recorder.add_writes(history.iter().map(|e| {
-        let at = served.access.since_start(e.at);
-        let key = format!("{}/{}", e.key.ns, e.key.name);
-        (at, Record::Write { kind: e.kind.as_str(), key, rv: e.rev })
-    }));
+    let history = writes_into(served, recorder);
     let entries = recorder.entries();
-    let by = s.subject.external.as_ref().map(|e| e.identify_by).unwrap_or_default();
-    let mut lines: Vec<Line> = entries
-        .iter()
-        .map(|e| Line { at: e.at, client: None, text: trace::line(e) })
-        .chain(request_lines(by, &requests))
-        .collect();
-    lines.sort_by_key(|l| l.at);
+    let lines = trace_lines(s, &entries, &requests);
     let (cache, cache_error) = reported_cache(s, opts);
     let objects = served.server.objects("v1", "ConfigMap");
     let evidence = ServedEvidence {
@@ -240,6 +231,48 @@ fn report(
     }
 }
 
+/// Every ConfigMap write, also merged into the recorder's trace at its time since the start.
+fn writes_into(served: &Served, recorder: &Recorder) -> Vec<Arc<StoreEvent>> {
+    let history: Vec<Arc<StoreEvent>> = served
+        .server
+        .history()
+        .into_iter()
+        .filter(|e| e.object["kind"] == "ConfigMap")
+        .collect();
+    recorder.add_writes(history.iter().map(|e| {
+        let key = format!("{}/{}", e.key.ns, e.key.name);
+        let rv = e.rev;
+        let write = Record::Write {
+            kind: e.kind.as_str(),
+            key,
+            rv,
+        };
+        (served.access.since_start(e.at), write)
+    }));
+    history
+}
+
+/// The runner's and server's records and the clients' requests, in time order.
+fn trace_lines(s: &Scenario, entries: &[Entry], requests: &[Access]) -> Vec<Line> {
+    let by = s
+        .subject
+        .external
+        .as_ref()
+        .map(|e| e.identify_by)
+        .unwrap_or_default();
+    let mut lines: Vec<Line> = entries
+        .iter()
+        .map(|e| Line {
+            at: e.at,
+            client: None,
+            text: trace::line(e),
+        })
+        .chain(request_lines(by, requests))
+        .collect();
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
 /// The client's reported cache, or why it could not be read (a `no_event_loss` violation).
 fn reported_cache(s: &Scenario, opts: &PlayOptions) -> (Option<Held>, Option<String>) {
     let from_scenario = s
@@ -253,13 +286,16 @@ fn reported_cache(s: &Scenario, opts: &PlayOptions) -> (Option<Held>, Option<Str
     };
     match served::parse_cache(&path) {
         Ok(held) => (Some(held), None),
-        Err(e) => (None, Some(format!("the client reported no readable cache: {e}"))),
+        Err(e) => (
+            None,
+            Some(format!("the client reported no readable cache: {e}")),
+        ),
     }
 }
 
 fn counters(
     served: &Served,
-    requests: &[crate::serve::Access],
+    requests: &[Access],
     writes: usize,
     ev: &ServedEvidence<'_>,
 ) -> std::collections::BTreeMap<String, u64> {
@@ -271,7 +307,10 @@ fn counters(
     [
         ("requests", stats.requests),
         ("watches", stats.watches),
-        ("lists", requests.iter().filter(|a| a.is_list()).count() as u64),
+        (
+            "lists",
+            requests.iter().filter(|a| a.is_list()).count() as u64,
+        ),
         ("expired_410", stats.expired),
         ("writes", writes as u64),
         ("clients", clients.len() as u64),

@@ -38,7 +38,8 @@ pub trait Catalog {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectSpec {
-    /// A name from `kube-chaos subjects`.
+    /// A name from `kube-chaos subjects`, or `external` for real clients of `kube-chaos serve
+    /// --scenario`.
     pub name: String,
     /// Instances per host.
     #[serde(default = "one")]

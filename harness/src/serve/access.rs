@@ -117,11 +117,7 @@ fn is_collection(path: &str) -> bool {
         Some(&"apis") => &segs[segs.len().min(3)..],
         _ => return false,
     };
-    match rest {
-        [_resource] => true,
-        ["namespaces", _ns, _resource] => true,
-        _ => false,
-    }
+    matches!(rest, [_] | ["namespaces", _, _])
 }
 
 /// The shared record of every request, in arrival order.
@@ -331,7 +327,9 @@ mod tests {
     async fn a_watch_body_is_recorded_event_by_event_and_a_list_by_its_version() {
         // Proves the recording through the real wrappers: two frames of a watch, a list body.
         let log = AccessLog::new();
-        let req = Request::get("/api/v1/configmaps?watch=true").body(()).unwrap();
+        let req = Request::get("/api/v1/configmaps?watch=true")
+            .body(())
+            .unwrap();
         let i = log.arrive(3, &req);
         let lines = [
             r#"{"type":"ADDED","object":{"metadata":{"namespace":"d","name":"a","resourceVersion":"7"}}}"#,
@@ -345,13 +343,20 @@ mod tests {
         resp.into_body().collect().await.unwrap();
         let a = &log.requests()[0];
         assert_eq!((a.conn, a.status), (3, 200));
-        let got: Vec<_> = a.sent.iter().map(|e| (e.kind.as_str(), e.rv, e.code)).collect();
+        let got: Vec<_> = a
+            .sent
+            .iter()
+            .map(|e| (e.kind.as_str(), e.rv, e.code))
+            .collect();
         assert_eq!(got, [("ADDED", 7, None), ("ERROR", 0, Some(410))]);
         assert!(a.expired());
         let req = Request::get("/api/v1/configmaps").body(()).unwrap();
         let i = log.arrive(3, &req);
-        let list = Full::new(Bytes::from(r#"{"kind":"ConfigMapList","metadata":{"resourceVersion":"9"}}"#));
-        log.answer(i, Response::new(list.boxed_unsync()), || true).await;
+        let list = Full::new(Bytes::from(
+            r#"{"kind":"ConfigMapList","metadata":{"resourceVersion":"9"}}"#,
+        ));
+        log.answer(i, Response::new(list.boxed_unsync()), || true)
+            .await;
         assert_eq!(log.requests()[1].list_rv, Some(9));
     }
 }

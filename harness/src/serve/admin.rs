@@ -21,9 +21,12 @@ pub fn refused(f: &Fault, replicas: usize) -> Option<String> {
         return Some(format!("{} cannot be applied to external clients", f.tag()));
     }
     if let Some(r) = f.replica().filter(|r| *r >= replicas) {
-        return Some(format!("replica {r} does not exist ({replicas} replica(s))"));
+        return Some(format!(
+            "replica {r} does not exist ({replicas} replica(s))"
+        ));
     }
-    f.invalid_value().map(|(field, m)| format!("{}.{field}: {m}", f.tag()))
+    f.invalid_value()
+        .map(|(field, m)| format!("{}.{field}: {m}", f.tag()))
 }
 
 /// Binds `addr` and hands every accepted fault to `faults`; returns the bound address.
@@ -103,8 +106,15 @@ pub async fn post_fault(url: &str, fault: &serde_json::Value) -> Result<(u16, St
         .map_err(|e| e.to_string())?;
     let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?;
-    Ok((status, String::from_utf8_lossy(&body.to_bytes()).into_owned()))
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((
+        status,
+        String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+    ))
 }
 
 #[cfg(test)]
@@ -116,18 +126,34 @@ mod tests {
     async fn a_posted_fault_reaches_the_player_and_a_refused_one_says_why() {
         // Proves the round trip over a real loopback port.
         let (tx, mut rx) = mpsc::channel(4);
-        let addr = serve_admin(([127, 0, 0, 1], 0).into(), 2, tx).await.unwrap();
+        let addr = serve_admin(([127, 0, 0, 1], 0).into(), 2, tx)
+            .await
+            .unwrap();
         let url = format!("http://{addr}");
         let (code, body) = post_fault(&url, &json!({"expire_watches": {"at": "0s", "replica": 1}}))
             .await
             .unwrap();
-        assert_eq!((code, body.as_str()), (202, "started: expire_watches replica=1\n"));
-        assert!(matches!(rx.recv().await, Some(Fault::ExpireWatches { replica: Some(1), .. })));
-        let (code, body) = post_fault(&url, &json!({"compact": {"at": "0s"}, "x": 1})).await.unwrap();
+        assert_eq!(
+            (code, body.as_str()),
+            (202, "started: expire_watches replica=1\n")
+        );
+        assert!(matches!(
+            rx.recv().await,
+            Some(Fault::ExpireWatches {
+                replica: Some(1),
+                ..
+            })
+        ));
+        let (code, body) = post_fault(&url, &json!({"compact": {"at": "0s"}, "x": 1}))
+            .await
+            .unwrap();
         assert_eq!(code, 400, "{body}");
         let (code, body) = post_fault(&url, &json!({"drop_watches": {"at": "0s", "replica": 5}}))
             .await
             .unwrap();
-        assert_eq!((code, body.as_str()), (422, "replica 5 does not exist (2 replica(s))\n"));
+        assert_eq!(
+            (code, body.as_str()),
+            (422, "replica 5 does not exist (2 replica(s))\n")
+        );
     }
 }

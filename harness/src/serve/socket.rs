@@ -69,7 +69,11 @@ impl Control {
     }
 
     fn park(&self, cx: &Context<'_>) {
-        self.flow.lock().expect("flow lock").1.push(cx.waker().clone());
+        self.flow
+            .lock()
+            .expect("flow lock")
+            .1
+            .push(cx.waker().clone());
     }
 
     /// The replica the connection is served by.
@@ -177,9 +181,9 @@ impl Connections {
         }
     }
 
-    /// Heals a fault [`Self::cut`] started: a hold lets everything through; the
-    /// connections a partition cut stay dead, new ones work.
-    pub fn heal(&self, replica: usize, link: Link) {
+    /// Heals what [`Self::cut`] started on `replica`: held connections let everything
+    /// through, latency goes; the connections a partition cut stay dead, new ones work.
+    pub fn heal(&self, replica: usize) {
         self.lock().flow[replica] = Flow::default();
         for c in self.on_replica(replica) {
             // A connection a partition cut is dead: `set` leaves it as it is.
@@ -328,7 +332,7 @@ mod tests {
         let mut buf = [0u8; 4];
         let early = tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await;
         assert!(early.is_err(), "nothing gets through a hold");
-        conns.heal(0, Link::Hold);
+        conns.heal(0);
         client.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"late");
         writer.await.unwrap();
@@ -341,7 +345,7 @@ mod tests {
         assert!(io.ctl.delivers());
         conns.cut(0, Link::Partition);
         assert!(!io.ctl.delivers(), "what is written now is lost");
-        conns.heal(0, Link::Partition);
+        conns.heal(0);
         let write = tokio::time::timeout(Duration::from_millis(100), io.write_all(b"x")).await;
         assert!(write.is_err(), "the old connection never writes again");
         let (_c2, mut fresh, _h2) = pair(&conns).await;

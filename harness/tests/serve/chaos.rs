@@ -4,9 +4,9 @@
 //! verdicts — including, plainly, the checkers a real client fails (those are findings).
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A `kube-chaos serve --scenario` process: its URL, its report file; killed when dropped.
@@ -103,7 +103,10 @@ impl Chaos {
     pub fn report(&mut self) -> String {
         let started = Instant::now();
         while self.child.try_wait().expect("wait").is_none() {
-            assert!(started.elapsed() < Duration::from_secs(30), "the scenario never ended");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the scenario never ended"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         std::fs::read_to_string(self.dir.join("report.txt")).expect("the report was written")
@@ -147,7 +150,10 @@ impl ClientProcess {
         let started = Instant::now();
         while !self.out.lock().expect("output").contains(what) {
             let out = self.out.lock().expect("output").clone();
-            assert!(started.elapsed() < Duration::from_secs(20), "no {what:?} in:\n{out}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no {what:?} in:\n{out}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -182,7 +188,6 @@ pub fn fault(admin: &str, args: &[&str]) {
     );
 }
 
-
 /// The verdict line of `checker` in a report (`pass` or `VIOLATED (n)`).
 pub fn verdict<'r>(report: &'r str, checker: &str) -> &'r str {
     report
@@ -200,7 +205,12 @@ fn kubectl_get_watch_stops_watching_after_an_in_stream_410_instead_of_relisting(
     // asks again (the report's relist_after_expired names kubectl), while the other
     // checkers pass. Proves the scenario's objects, workload and expire_watches reached a
     // real client on the wall clock and the report judged it from the access log alone.
-    if Command::new("kubectl").arg("version").arg("--client").output().is_err() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: kubectl is not installed");
         return;
     }
@@ -210,13 +220,25 @@ fn kubectl_get_watch_stops_watching_after_an_in_stream_410_instead_of_relisting(
         "faults": [{"expire_watches": {"at": "2500ms"}}]}"#;
     let mut chaos = Chaos::start("kubectl", scenario, &[]);
     let mut cmd = Command::new("kubectl");
-    cmd.args(["--server", &chaos.url, "get", "configmaps", "-n", "default", "-w"]);
+    cmd.args([
+        "--server",
+        &chaos.url,
+        "get",
+        "configmaps",
+        "-n",
+        "default",
+        "-w",
+    ]);
     let kubectl = ClientProcess::start(cmd);
     let report = chaos.report();
     let out = kubectl.output();
     assert!(out.contains("Expired"), "kubectl printed the 410:\n{out}");
     assert!(report.contains("expired_410    1"), "{report}");
-    assert_eq!(verdict(&report, "relist_after_expired"), "VIOLATED (1)", "{report}");
+    assert_eq!(
+        verdict(&report, "relist_after_expired"),
+        "VIOLATED (1)",
+        "{report}"
+    );
     assert!(
         report.contains("kubectl/") && report.contains("never asked for it again after the 410"),
         "{report}"
@@ -233,7 +255,12 @@ pub fn requests_of<'r>(report: &'r str, client: &str) -> Vec<(f64, &'r str)> {
         .lines()
         .filter(|l| l.contains(client) && l.contains(" -> "))
         .filter_map(|l| {
-            let t = l.split_whitespace().next()?.strip_suffix('s')?.parse().ok()?;
+            let t = l
+                .split_whitespace()
+                .next()?
+                .strip_suffix('s')?
+                .parse()
+                .ok()?;
             Some((t, l))
         })
         .collect()
@@ -267,7 +294,10 @@ fn the_python_watch_loop_notices_a_silent_partition_by_its_read_timeout_and_lose
     fault(&admin, &["partition", "--for", "3s"]);
     let report = chaos.report();
     let out = client.output();
-    assert!(out.contains("watch timed out"), "the client noticed by itself:\n{out}\n{report}");
+    assert!(
+        out.contains("watch timed out"),
+        "the client noticed by itself:\n{out}\n{report}"
+    );
     for c in [
         "no_historical_replay",
         "relist_after_expired",
@@ -276,7 +306,11 @@ fn the_python_watch_loop_notices_a_silent_partition_by_its_read_timeout_and_lose
         "backoff",
         "no_event_loss",
     ] {
-        assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}\nthe client printed:\n{out}");
+        assert_eq!(
+            verdict(&report, c),
+            "pass",
+            "{c}:\n{report}\nthe client printed:\n{out}"
+        );
     }
     let healed: f64 = report
         .lines()
@@ -285,7 +319,9 @@ fn the_python_watch_loop_notices_a_silent_partition_by_its_read_timeout_and_lose
         .unwrap_or_else(|| panic!("the partition healed during the scenario:\n{report}"));
     let watches = requests_of(&report, "OpenAPI-Generator");
     assert!(
-        watches.iter().any(|(t, l)| *t >= healed && l.contains("watch=true")),
+        watches
+            .iter()
+            .any(|(t, l)| *t >= healed && l.contains("watch=true")),
         "a watch after the partition healed:\n{report}"
     );
     assert!(report.contains("verdict: met"), "{report}");

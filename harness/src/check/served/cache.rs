@@ -47,7 +47,11 @@ pub fn parse_cache(path: &Path) -> Result<Held, CacheFileError> {
             continue;
         }
         let mut words = line.split_whitespace();
-        let parsed = match (words.next(), words.next().map(str::parse::<u64>), words.next()) {
+        let parsed = match (
+            words.next(),
+            words.next().map(str::parse::<u64>),
+            words.next(),
+        ) {
             (Some(key), Some(Ok(rv)), None) => Some((key.to_string(), rv)),
             _ => None,
         };
@@ -99,7 +103,9 @@ mod tests {
     use crate::scenario::Checker;
 
     fn cm(name: &str, rv: u64) -> Arc<serde_json::Value> {
-        Arc::new(json!({"metadata": {"namespace": "default", "name": name, "resourceVersion": rv.to_string()}}))
+        Arc::new(
+            json!({"metadata": {"namespace": "default", "name": name, "resourceVersion": rv.to_string()}}),
+        )
     }
 
     fn held(pairs: &[(&str, u64)]) -> Held {
@@ -137,11 +143,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.txt");
         std::fs::write(&good, "# cache\ndefault/a 5\n\ndefault/b 7\n").unwrap();
-        assert_eq!(parse_cache(&good).unwrap(), held(&[("default/a", 5), ("default/b", 7)]));
+        assert_eq!(
+            parse_cache(&good).unwrap(),
+            held(&[("default/a", 5), ("default/b", 7)])
+        );
         let bad = dir.join("bad.txt");
         std::fs::write(&bad, "default/a 5\ndefault/b seven\n").unwrap();
         let err = parse_cache(&bad).unwrap_err().to_string();
-        assert!(err.ends_with(r#"bad.txt:2: expected `namespace/name resourceVersion`, got "default/b seven""#), "{err}");
+        assert!(
+            err.ends_with(
+                r#"bad.txt:2: expected `namespace/name resourceVersion`, got "default/b seven""#
+            ),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

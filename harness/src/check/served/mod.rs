@@ -257,8 +257,7 @@ pub(super) mod testkit {
             let text = format!(
                 r#"{{"version": 1, "name": "t", "duration": "10s", "settle": "2s", "subject": {{"name": "{EXTERNAL}"}}{extra}}}"#
             );
-            let scenario =
-                Scenario::parse(&text, "t", crate::subject::registry()).expect("valid");
+            let scenario = Scenario::parse(&text, "t", crate::subject::registry()).expect("valid");
             Self {
                 scenario,
                 requests: Vec::new(),
@@ -296,8 +295,20 @@ pub(super) mod testkit {
             for (i, r) in rvs.iter().enumerate() {
                 let at = ms(at_ms + 100 * (i as u64 + 1));
                 a.sent.push(match r {
-                    0 => Sent { at, kind: "ERROR".into(), key: String::new(), rv: 0, code: Some(410) },
-                    r => Sent { at, kind: "MODIFIED".into(), key: "default/a".into(), rv: *r, code: None },
+                    0 => Sent {
+                        at,
+                        kind: "ERROR".into(),
+                        key: String::new(),
+                        rv: 0,
+                        code: Some(410),
+                    },
+                    r => Sent {
+                        at,
+                        kind: "MODIFIED".into(),
+                        key: "default/a".into(),
+                        rv: *r,
+                        code: None,
+                    },
                 });
             }
         }

@@ -27,8 +27,14 @@ pub(super) fn no_historical_replay(ev: &ServedEvidence<'_>, found: &mut Found<'_
             .collect();
         sent.sort();
         for a in &reqs {
-            let Some(from) = resumes_from(a) else { continue };
-            let newest = sent.iter().take_while(|(at, _)| *at < a.at).map(|(_, rv)| *rv).max();
+            let Some(from) = resumes_from(a) else {
+                continue;
+            };
+            let newest = sent
+                .iter()
+                .take_while(|(at, _)| *at < a.at)
+                .map(|(_, rv)| *rv)
+                .max();
             if let Some(newest) = newest.filter(|n| *n > from) {
                 found.add(
                     &client,
@@ -75,7 +81,9 @@ pub(super) fn relist_after_expired(ev: &ServedEvidence<'_>, found: &mut Found<'_
                             &client,
                             &key,
                             n.at,
-                            format!("after the 410 it watched from rv={rv} again instead of relisting"),
+                            format!(
+                                "after the 410 it watched from rv={rv} again instead of relisting"
+                            ),
                         );
                     }
                 }
