@@ -326,3 +326,37 @@ fn the_python_watch_loop_notices_a_silent_partition_by_its_read_timeout_and_lose
     );
     assert!(report.contains("verdict: met"), "{report}");
 }
+
+#[test]
+fn the_python_clients_watch_stream_retries_a_410_with_the_same_stale_resource_version() {
+    // A finding, asserted: after an in-stream 410, `watch.Watch().stream` watches again from
+    // the resourceVersion that just expired instead of relisting (the report's
+    // relist_after_expired names the Python client), and keeps streaming as if nothing
+    // happened, while every other checker passes.
+    let Some(py) = super::python::python_or_skip() else {
+        return;
+    };
+    let scenario = r#"{"version": 1, "name": "python-stream-410", "duration": "7s", "settle": "1s",
+        "subject": {"name": "external"}, "objects": [{"name": "a"}],
+        "workload": [{"churn": {"at": "500ms", "for": "6s", "every": "500ms", "objects": 2}}]}"#;
+    let mut chaos = Chaos::start("python-410", scenario, &["--admin-port", "0"]);
+    let mut cmd = Command::new(py);
+    cmd.arg(super::python::here().join("watch_stream_410.py"))
+        .env("KUBE_URL", &chaos.url)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let client = ClientProcess::start(cmd);
+    client.wait_for("listed");
+    fault(chaos.admin.as_deref().expect("the admin URL"), &["expire-watches"]);
+    let report = chaos.report();
+    let out = client.output();
+    assert_eq!(verdict(&report, "relist_after_expired"), "VIOLATED (1)", "{report}\n{out}");
+    assert!(
+        report.contains("OpenAPI-Generator/")
+            && report.contains("after the 410 it watched from rv=")
+            && report.contains("again instead of relisting"),
+        "{report}"
+    );
+    for c in ["no_historical_replay", "watch_rate", "list_rate", "backoff"] {
+        assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}");
+    }
+}
