@@ -346,10 +346,17 @@ fn the_python_clients_watch_stream_retries_a_410_with_the_same_stale_resource_ve
         .env("PYTHONDONTWRITEBYTECODE", "1");
     let client = ClientProcess::start(cmd);
     client.wait_for("listed");
-    fault(chaos.admin.as_deref().expect("the admin URL"), &["expire-watches"]);
+    fault(
+        chaos.admin.as_deref().expect("the admin URL"),
+        &["expire-watches"],
+    );
     let report = chaos.report();
     let out = client.output();
-    assert_eq!(verdict(&report, "relist_after_expired"), "VIOLATED (1)", "{report}\n{out}");
+    assert_eq!(
+        verdict(&report, "relist_after_expired"),
+        "VIOLATED (1)",
+        "{report}\n{out}"
+    );
     assert!(
         report.contains("OpenAPI-Generator/")
             && report.contains("after the 410 it watched from rv=")

@@ -51,7 +51,7 @@ async fn kopf_survives_a_410_and_a_replica_crash_and_the_report_judges_its_watch
     let Some(py) = super::python::python_or_skip() else {
         return;
     };
-    let scenario = r#"{"version": 1, "name": "kopf-410-crash", "duration": "14s", "settle": "1s",
+    let scenario = r#"{"version": 1, "name": "kopf-410-crash", "duration": "10s", "settle": "1s",
         "cluster": {"replicas": 2}, "subject": {"name": "external"}}"#;
     let crd = ("crd.json", super::python::widget_crd().to_string());
     let mut chaos = Chaos::start_with_files(

@@ -6,6 +6,7 @@
 
 mod chaos;
 mod chaos_operators;
+mod chaos_server;
 mod cli;
 mod kube_client;
 mod kubectl;
