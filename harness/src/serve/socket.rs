@@ -216,7 +216,7 @@ pub struct FaultyIo {
 }
 
 impl FaultyIo {
-    /// Wraps `tcp`; the returned handle resets it ([`reset`]).
+    /// Wraps `tcp`; the returned handle is what `reset` closes with an RST.
     pub fn new(tcp: TcpStream, ctl: Arc<Control>) -> (Self, Arc<TcpStream>) {
         let tcp = Arc::new(tcp);
         let io = Self {

@@ -367,3 +367,52 @@ fn the_python_clients_watch_stream_retries_a_410_with_the_same_stale_resource_ve
         assert_eq!(verdict(&report, c), "pass", "{c}:\n{report}");
     }
 }
+
+#[test]
+fn serve_refuses_a_simulated_subject_and_run_refuses_an_external_one_naming_the_other_command() {
+    // Proves the two commands point at each other: exit 2 from serve, an error row from run.
+    let dir = std::env::temp_dir().join(format!("kube-chaos-subjects-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let informer = dir.join("informer.json");
+    std::fs::write(
+        &informer,
+        r#"{"version": 1, "name": "x", "duration": "1s", "subject": {"name": "informer"}}"#,
+    )
+    .unwrap();
+    let external = dir.join("external.json");
+    std::fs::write(
+        &external,
+        r#"{"version": 1, "name": "x", "duration": "1s", "subject": {"name": "external"}}"#,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_kube-chaos");
+    let out = Command::new(bin)
+        .args(["serve", "--port", "0", "--scenario"])
+        .arg(&informer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            r#"subject.name: serve plays scenarios of the "external" subject, not "informer""#
+        ),
+        "{err}"
+    );
+    let out = Command::new(bin)
+        .arg("run")
+        .arg(&external)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("play it with `kube-chaos serve --scenario FILE`"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
