@@ -158,6 +158,11 @@ impl ClientProcess {
         }
     }
 
+    /// How it exited, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
     /// Kills it (if still running) and returns everything it printed.
     pub fn output(mut self) -> String {
         let _ = self.child.kill();
@@ -200,10 +205,10 @@ pub fn verdict<'r>(report: &'r str, checker: &str) -> &'r str {
 }
 
 #[test]
-fn kubectl_get_watch_stops_watching_after_an_in_stream_410_instead_of_relisting() {
-    // A finding, asserted: kubectl get -w prints the in-stream 410 as a Status row and never
-    // asks again (the report's relist_after_expired names kubectl), while the other
-    // checkers pass. Proves the scenario's objects, workload and expire_watches reached a
+fn kubectl_get_watch_exits_after_an_in_stream_410_instead_of_relisting() {
+    // A finding, asserted: kubectl get -w prints the in-stream 410 as a Status row and exits
+    // with status 0, never asking again (the report's relist_after_expired names kubectl),
+    // while the other checkers pass. Proves the scenario's objects, workload and expire_watches reached a
     // real client on the wall clock and the report judged it from the access log alone.
     if Command::new("kubectl")
         .arg("version")
@@ -229,9 +234,14 @@ fn kubectl_get_watch_stops_watching_after_an_in_stream_410_instead_of_relisting(
         "default",
         "-w",
     ]);
-    let kubectl = ClientProcess::start(cmd);
+    let mut kubectl = ClientProcess::start(cmd);
     let report = chaos.report();
+    let exited = kubectl.exited();
     let out = kubectl.output();
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "kubectl exited 0 by itself: {exited:?}\n{out}"
+    );
     assert!(out.contains("Expired"), "kubectl printed the 410:\n{out}");
     assert!(report.contains("expired_410    1"), "{report}");
     assert_eq!(
