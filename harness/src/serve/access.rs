@@ -14,6 +14,13 @@ use tokio::time::Instant;
 
 use crate::apiserver::Body;
 
+/// Requests kept; later ones are served but not recorded (a warning says so once).
+pub const MAX_REQUESTS: usize = 1_000_000;
+
+/// Events kept per watch: past it, each new event replaces the last one kept, so the newest
+/// resourceVersion and a final `ERROR` are always there.
+pub const MAX_SENT_PER_WATCH: usize = 10_000;
+
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
@@ -189,6 +196,12 @@ impl AccessLog {
             sent: Vec::new(),
         };
         let mut all = self.inner.lock().expect("access log");
+        if all.len() == MAX_REQUESTS {
+            tracing::warn!("access log full ({MAX_REQUESTS} requests): later ones are not judged");
+        }
+        if all.len() >= MAX_REQUESTS {
+            return usize::MAX;
+        }
         all.push(access);
         all.len() - 1
     }
@@ -238,8 +251,24 @@ impl AccessLog {
         Response::from_parts(parts, body)
     }
 
+    /// `f` on request `index`; on a scratch record for a request not kept.
     fn with<T>(&self, index: usize, f: impl FnOnce(&mut Access) -> T) -> T {
-        f(&mut self.inner.lock().expect("access log")[index])
+        let mut all = self.inner.lock().expect("access log");
+        match all.get_mut(index) {
+            Some(a) => f(a),
+            None => f(&mut Access {
+                conn: 0,
+                user_agent: String::new(),
+                at: Duration::ZERO,
+                method: String::new(),
+                path: String::new(),
+                query: String::new(),
+                status: 0,
+                retry_after: None,
+                list_rv: None,
+                sent: Vec::new(),
+            }),
+        }
     }
 
     /// Records the watch events in one chunk of a stream (one JSON line each).
@@ -250,7 +279,14 @@ impl AccessLog {
             .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
             .map(|ev| sent_event(at, &ev))
             .collect();
-        self.with(index, |a| a.sent.extend(events));
+        self.with(index, |a| {
+            for e in events {
+                if a.sent.len() >= MAX_SENT_PER_WATCH {
+                    a.sent.pop();
+                }
+                a.sent.push(e);
+            }
+        });
     }
 }
 
@@ -358,5 +394,23 @@ mod tests {
         log.answer(i, Response::new(list.boxed_unsync()), || true)
             .await;
         assert_eq!(log.requests()[1].list_rv, Some(9));
+    }
+
+    #[test]
+    fn a_long_watch_keeps_at_most_its_bound_and_always_its_newest_event() {
+        let log = AccessLog::new();
+        let i = log.arrive(
+            1,
+            &Request::get("/api/v1/configmaps?watch=1").body(()).unwrap(),
+        );
+        for rv in 1..=(MAX_SENT_PER_WATCH as u64 + 5) {
+            let line = format!(
+                r#"{{"type":"MODIFIED","object":{{"metadata":{{"name":"a","resourceVersion":"{rv}"}}}}}}"#
+            );
+            log.sent(i, &Bytes::from(line));
+        }
+        let a = &log.requests()[0];
+        assert_eq!(a.sent.len(), MAX_SENT_PER_WATCH);
+        assert_eq!(a.newest_rv(), Some(MAX_SENT_PER_WATCH as u64 + 5));
     }
 }
