@@ -15,18 +15,22 @@
 //!   `write_rate` (a user's controller, [`SubjectKind::Operator`]).
 //! - `differential`: the end state against the same run without faults.
 //! - `stuck`: `no_stuck_reconcile`.
+//! - [`served`]: the checkers of external clients (`kube-chaos serve --scenario`), from what
+//!   the server saw: `no_historical_replay`, `relist_after_expired`, `watch_rate`,
+//!   `list_rate`, `backoff`, and `no_event_loss` against a cache the client reports.
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
 //! [`Checker`] variant in `scenario/expect.rs`, and one arm in [`check`] (plus
 //! [`checkers_for`] if it applies to a kind of subject).
 
-mod cache;
+pub(crate) mod cache;
 mod cluster;
 mod control;
 mod differential;
 mod evidence;
 mod rate;
+pub mod served;
 mod stream;
 mod stuck;
 #[cfg(test)]
@@ -64,6 +68,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::NoPanic,
             Checker::WriteRate,
         ],
+        SubjectKind::External => return served::checkers(false),
     };
     if watch_rate {
         out.push(Checker::WatchRate);
@@ -90,6 +95,8 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::NoPanic => cluster::no_panic(ev),
         Checker::WriteRate => cluster::write_rate(ev),
         Checker::NoStuckReconcile => stuck::no_stuck_reconcile(ev),
+        // Judged from what a served apiserver saw (`served::check`), not from a simulation.
+        Checker::RelistAfterExpired | Checker::ListRate | Checker::Backoff => Vec::new(),
     }
 }
 

@@ -65,6 +65,7 @@ impl Case {
             SubjectKind::Informer => "informer",
             SubjectKind::Controller => "controller",
             SubjectKind::Operator => "operator",
+            SubjectKind::External => crate::scenario::EXTERNAL,
         };
         let text = format!(
             r#"{{"version": 1, "name": "t", "duration": "60s", "settle": "60s", "subject": {{"name": "{name}", "config": {config}}}{extra}}}"#

@@ -105,6 +105,7 @@ fn assemble(
                 keep_alive,
                 ..subject_config(subject.kind, workers, max_retries, policy)
             },
+            external: None,
         },
         faults,
         expect: Expect {
@@ -135,7 +136,10 @@ fn subject_config(
             max_retries,
             ..base
         },
-        SubjectKind::Watcher | SubjectKind::Informer | SubjectKind::Operator => base,
+        SubjectKind::Watcher
+        | SubjectKind::Informer
+        | SubjectKind::Operator
+        | SubjectKind::External => base,
     }
 }
 

@@ -49,11 +49,18 @@ pub enum Checker {
     /// No reconcile is in flight past `expect.stuck_after`, and every change of a reconciled
     /// key is reconciled within `settle`.
     NoStuckReconcile,
+    /// External clients: after a 410 the next request for that resource is a relist.
+    RelistAfterExpired,
+    /// External clients: each client's list rate per resource is within `expect.list_rate`.
+    ListRate,
+    /// External clients: failed requests are retried no sooner than `Retry-After` and not
+    /// in a tight loop.
+    Backoff,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 16] = [
+    pub const ALL: [Checker; 19] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -70,6 +77,9 @@ impl Checker {
         Checker::NoPanic,
         Checker::WriteRate,
         Checker::NoStuckReconcile,
+        Checker::RelistAfterExpired,
+        Checker::ListRate,
+        Checker::Backoff,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -91,6 +101,9 @@ impl Checker {
             Checker::NoPanic => "no_panic",
             Checker::WriteRate => "write_rate",
             Checker::NoStuckReconcile => "no_stuck_reconcile",
+            Checker::RelistAfterExpired => "relist_after_expired",
+            Checker::ListRate => "list_rate",
+            Checker::Backoff => "backoff",
         }
     }
 }
@@ -112,7 +125,8 @@ pub struct Expect {
     /// Longest a version may live unobserved outside fault windows (default 60s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staleness_bound: Option<Dur>,
-    /// Bounds on the watch requests per second measured from `watch_rate.from`.
+    /// Bounds on the watch requests per second measured from `watch_rate.from` (external
+    /// clients: per client and resource; default at most 2/s over the whole run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_rate: Option<RateBounds>,
     /// Most writes per second a user's controller may send once quiet (the second half of
@@ -123,6 +137,10 @@ pub struct Expect {
     /// (default: `settle`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck_after: Option<Dur>,
+    /// External clients: bounds on each client's list requests per second per resource,
+    /// measured from `list_rate.from` (default: at most 2/s over the whole run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_rate: Option<RateBounds>,
 }
 
 /// Expected watch-request rate at the apiserver.
