@@ -27,6 +27,22 @@ pub struct Evidence<'a> {
     pub objects: &'a [Arc<Value>],
     /// Measured watch requests per second, if asked for.
     pub watch_rate: Option<f64>,
+    /// Every watch request the apiserver saw (its access log), oldest first.
+    pub watch_requests: &'a [WatchRequest],
+    /// When the apiserver sent each in-stream 410 (simulated time since the start), oldest
+    /// first.
+    pub expired_sent: &'a [Duration],
+}
+
+/// A watch request as the apiserver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchRequest {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// The replica that served it.
+    pub replica: usize,
+    /// The `timeoutSeconds` it asked for (0 when none).
+    pub timeout_seconds: u64,
 }
 
 impl Evidence<'_> {

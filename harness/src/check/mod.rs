@@ -10,12 +10,15 @@
 //! - `control`: `queue_exclusive`, `reconcile_coverage`, `dead_letter_once`, `retry_backoff`,
 //!   `convergence`.
 //! - `rate`: `watch_rate`.
+//! - `timeout`: `watch_timeout` (the server's access log of watch requests).
+//! - `backoff`: `backoff_reset` (a success forgets a key's failures).
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
 //! [`Checker`] variant in `scenario/expect.rs`, and one arm in [`check`] (plus
 //! [`checkers_for`] if it applies to a kind of subject).
 
+mod backoff;
 mod cache;
 mod control;
 mod evidence;
@@ -23,6 +26,7 @@ mod rate;
 mod stream;
 #[cfg(test)]
 mod testkit;
+mod timeout;
 mod verdict;
 
 use std::time::Duration;
@@ -30,7 +34,7 @@ use std::time::Duration;
 use crate::scenario::{Checker, SubjectKind};
 use crate::trace::{around, Entry};
 
-pub use evidence::Evidence;
+pub use evidence::{Evidence, WatchRequest};
 pub use verdict::{Verdict, Violation};
 
 /// The checkers that judge a subject of `kind` (and `watch_rate` when the scenario bounds
@@ -38,13 +42,19 @@ pub use verdict::{Verdict, Violation};
 pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
     let mut out = match kind {
         SubjectKind::Watcher => vec![Checker::WatchExact, Checker::NoHistoricalReplay],
-        SubjectKind::Informer => vec![Checker::NoHistoricalReplay, Checker::NoEventLoss],
+        SubjectKind::Informer => vec![
+            Checker::NoHistoricalReplay,
+            Checker::NoEventLoss,
+            Checker::WatchTimeout,
+        ],
         SubjectKind::Controller => vec![
             Checker::QueueExclusive,
             Checker::ReconcileCoverage,
             Checker::DeadLetterOnce,
             Checker::RetryBackoff,
             Checker::Convergence,
+            Checker::BackoffReset,
+            Checker::WatchTimeout,
         ],
     };
     if watch_rate {
@@ -65,6 +75,11 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::RetryBackoff => control::retry_backoff(ev),
         Checker::Convergence => control::convergence(ev),
         Checker::WatchRate => rate::watch_rate(ev),
+        Checker::WatchTimeout => match timeout::jitters_watch_timeouts(&ev.scenario.subject.name) {
+            true => timeout::watch_timeout(ev),
+            false => Vec::new(),
+        },
+        Checker::BackoffReset => backoff::backoff_reset(ev),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{check, Evidence, Violation};
+use super::{check, Evidence, Violation, WatchRequest};
 use crate::apiserver::{EventType, ObjKey, StoreEvent};
 use crate::mirror::MIRROR_LABEL;
 use crate::scenario::{Catalog, Checker, Scenario, SubjectKind};
@@ -43,6 +43,10 @@ pub(super) struct Case {
     pub finals: BTreeMap<usize, Held>,
     /// The measured watch rate.
     pub watch_rate: Option<f64>,
+    /// The watch requests the server saw.
+    pub watch_requests: Vec<WatchRequest>,
+    /// When the server sent in-stream 410s.
+    pub expired_sent: Vec<Duration>,
 }
 
 pub(super) fn secs(s: u64) -> Duration {
@@ -74,6 +78,8 @@ impl Case {
             objects: Vec::new(),
             finals: BTreeMap::new(),
             watch_rate: None,
+            watch_requests: Vec::new(),
+            expired_sent: Vec::new(),
         }
     }
 
@@ -143,6 +149,8 @@ impl Case {
             finals: &self.finals,
             objects: &self.objects,
             watch_rate: self.watch_rate,
+            watch_requests: &self.watch_requests,
+            expired_sent: &self.expired_sent,
         }
     }
 

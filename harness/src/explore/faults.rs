@@ -52,6 +52,8 @@ pub(super) fn fault_kinds(kind: SubjectKind, max_s: u64) -> Vec<(u32, BoxedStrat
         (1, g.http_errors()),
         (1, g.slow_responses()),
         (1, g.crash_subject()),
+        (1, g.watch_errors()),
+        (1, g.slow_handler()),
     ];
     if kind == SubjectKind::Controller {
         kinds.push((3, g.slow_reconcile()));
@@ -218,6 +220,30 @@ impl Gen {
                     requests,
                 },
             )
+            .boxed()
+    }
+
+    /// In-stream `ERROR`s with a server-side code (the RV is fine: the client must resume).
+    fn watch_errors(self) -> BoxedStrategy<Fault> {
+        let code = prop_oneof![Just(500u16), Just(503), Just(504)];
+        let retry_after = prop::option::of((1u64..=5).prop_map(Dur::secs));
+        (self.at(), code, retry_after, replica())
+            .prop_map(|(at, code, retry_after, replica)| Fault::WatchErrors {
+                at,
+                code,
+                retry_after,
+                replica,
+            })
+            .boxed()
+    }
+
+    fn slow_handler(self) -> BoxedStrategy<Fault> {
+        (self.at(), self.len(), 50u64..=2000)
+            .prop_map(|(at, for_, ms)| Fault::SlowHandler {
+                at,
+                for_,
+                delay: Dur::millis(ms),
+            })
             .boxed()
     }
 

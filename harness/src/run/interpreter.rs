@@ -125,6 +125,16 @@ impl Interpreter {
                 key, class, times, ..
             } => w.controls.fail(key.clone(), *class, *times),
             Fault::CrashSubject { .. } => crash_subjects(w),
+            Fault::WatchErrors {
+                replica,
+                code,
+                retry_after,
+                ..
+            } => {
+                let retry = retry_after.map(retry_after_seconds);
+                w.each_replica(*replica, |s, r| s.error_watches(r, *code, retry))
+            }
+            Fault::SlowHandler { delay, .. } => w.controls.slow_handler(i, delay.0),
         }
     }
 
@@ -159,6 +169,7 @@ impl Interpreter {
                 }
             }
             Fault::SlowReconcile { .. } => w.controls.end_slow_down(i),
+            Fault::SlowHandler { .. } => w.controls.end_slow_handler(i),
             Fault::CrashSubject { .. } => {
                 for h in w.subject_hosts {
                     w.sim.bounce(h.as_str());
@@ -168,7 +179,8 @@ impl Interpreter {
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
-            | Fault::ReconcileErrors { .. } => {}
+            | Fault::ReconcileErrors { .. }
+            | Fault::WatchErrors { .. } => {}
         }
     }
 }
@@ -212,15 +224,13 @@ fn error_hook(
         if !matches(requests, r) || !rng.lock().expect("rng lock").random_bool(rate) {
             return Verdict::Pass;
         }
-        let reason = match code {
-            429 => "TooManyRequests",
-            500 => "InternalError",
-            503 => "ServiceUnavailable",
-            _ => "Timeout",
-        };
-        let mut e = ApiError::other(code, reason, format!("injected {code} {reason}"));
-        e.retry_after_seconds =
-            retry_after.map(|d| u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX));
+        let mut e = ApiError::injected(code);
+        e.retry_after_seconds = retry_after.map(retry_after_seconds);
         Verdict::Respond(e)
     }
+}
+
+/// A `Retry-After` as whole seconds (at least one).
+fn retry_after_seconds(d: Dur) -> u32 {
+    u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX)
 }

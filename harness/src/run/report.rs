@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::check::WatchRequest;
+
 use crate::check::Verdict;
 use crate::scenario::Checker;
 use crate::trace::{self, Entry};
@@ -45,17 +47,6 @@ pub struct Report {
     pub client_lists: Vec<ClientList>,
     /// What the run did that the harness does not make deterministic (not rendered).
     pub uncontrolled: Uncontrolled,
-}
-
-/// A watch request as the apiserver saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchRequest {
-    /// Simulated time since the start.
-    pub at: Duration,
-    /// The replica that served it.
-    pub replica: usize,
-    /// The `timeoutSeconds` it asked for (0 when none).
-    pub timeout_seconds: u64,
 }
 
 /// Sources of non-determinism a run used that are counted, not seeded (see

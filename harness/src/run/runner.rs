@@ -107,6 +107,12 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
     drop(sim);
     let history = configmap_history(&server, &recorder);
     let entries = recorder.entries();
+    let watch_requests = watch_requests.lock().expect("watch log").clone();
+    let expired_sent: Vec<Duration> = server
+        .expired_sent()
+        .into_iter()
+        .map(crate::sim::since_start)
+        .collect();
     let evidence = Evidence {
         scenario: s,
         kind: subject.kind,
@@ -115,9 +121,10 @@ fn run_here(s: &Scenario) -> Result<Report, RunError> {
         finals: &finals,
         objects: &objects,
         watch_rate: rate,
+        watch_requests: &watch_requests,
+        expired_sent: &expired_sent,
     };
     let verdicts = check::run_all(&evidence);
-    let watch_requests = watch_requests.lock().expect("watch log").clone();
     Ok(Report {
         scenario: s.name.clone(),
         subject: s.subject.name.clone(),

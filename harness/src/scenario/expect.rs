@@ -32,11 +32,15 @@ pub enum Checker {
     Convergence,
     /// The watch-request rate at the apiserver is within `expect.watch_rate`.
     WatchRate,
+    /// Every watch asks for a `timeoutSeconds` in `[min_watch_timeout, 2 × min_watch_timeout)`.
+    WatchTimeout,
+    /// A success resets a key's backoff: its next failure is retried after the base delay.
+    BackoffReset,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 9] = [
+    pub const ALL: [Checker; 11] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -46,6 +50,8 @@ impl Checker {
         Checker::RetryBackoff,
         Checker::Convergence,
         Checker::WatchRate,
+        Checker::WatchTimeout,
+        Checker::BackoffReset,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -60,6 +66,8 @@ impl Checker {
             Checker::RetryBackoff => "retry_backoff",
             Checker::Convergence => "convergence",
             Checker::WatchRate => "watch_rate",
+            Checker::WatchTimeout => "watch_timeout",
+            Checker::BackoffReset => "backoff_reset",
         }
     }
 }

@@ -234,6 +234,32 @@ pub enum Fault {
         /// Downtime.
         restart_after: Dur,
     },
+    /// Every open watch gets an in-stream `ERROR` event whose `Status` has `code` (429,
+    /// 500, 503 or 504), then its stream closes: the RV is still in the window, so a
+    /// client must resume, not relist or give up.
+    WatchErrors {
+        /// When.
+        at: Dur,
+        /// The `Status` code.
+        code: u16,
+        /// `retryAfterSeconds` sent in the `Status`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<Dur>,
+        /// Only this replica.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replica: Option<usize>,
+    },
+    /// The subject's handler (its event consumer: a RetryWatcher's reader, an informer's
+    /// handler) takes `delay` per event delivered during the window.
+    SlowHandler {
+        /// Start.
+        at: Dur,
+        /// How long.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// Time spent per event.
+        delay: Dur,
+    },
 }
 
 impl Fault {
@@ -257,6 +283,8 @@ impl Fault {
             Fault::SlowReconcile { .. } => "slow_reconcile",
             Fault::ReconcileErrors { .. } => "reconcile_errors",
             Fault::CrashSubject { .. } => "crash_subject",
+            Fault::WatchErrors { .. } => "watch_errors",
+            Fault::SlowHandler { .. } => "slow_handler",
         }
     }
 
@@ -279,7 +307,9 @@ impl Fault {
             | Fault::SlowResponses { at, .. }
             | Fault::SlowReconcile { at, .. }
             | Fault::ReconcileErrors { at, .. }
-            | Fault::CrashSubject { at, .. } => at,
+            | Fault::CrashSubject { at, .. }
+            | Fault::WatchErrors { at, .. }
+            | Fault::SlowHandler { at, .. } => at,
         }
     }
 
@@ -296,14 +326,16 @@ impl Fault {
             | Fault::CachePause { for_, .. }
             | Fault::HttpErrors { for_, .. }
             | Fault::SlowResponses { for_, .. }
-            | Fault::SlowReconcile { for_, .. } => Some(for_),
+            | Fault::SlowReconcile { for_, .. }
+            | Fault::SlowHandler { for_, .. } => Some(for_),
             Fault::CrashReplica { restart_after, .. }
             | Fault::CrashSubject { restart_after, .. } => Some(restart_after),
             Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
-            | Fault::ReconcileErrors { .. } => None,
+            | Fault::ReconcileErrors { .. }
+            | Fault::WatchErrors { .. } => None,
         }
     }
 
@@ -335,14 +367,16 @@ impl Fault {
             | Fault::CacheLag { replica, .. }
             | Fault::CachePause { replica, .. }
             | Fault::ExpireWatches { replica, .. }
-            | Fault::DropWatches { replica, .. } => Some(ReplicaMut::Optional(replica)),
+            | Fault::DropWatches { replica, .. }
+            | Fault::WatchErrors { replica, .. } => Some(ReplicaMut::Optional(replica)),
             Fault::CrashReplica { replica, .. } => Some(ReplicaMut::One(replica)),
             Fault::Compact { .. }
             | Fault::HttpErrors { .. }
             | Fault::SlowResponses { .. }
             | Fault::SlowReconcile { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashSubject { .. } => None,
+            | Fault::CrashSubject { .. }
+            | Fault::SlowHandler { .. } => None,
         }
     }
 
@@ -372,7 +406,9 @@ impl Fault {
             | Fault::DropWatches { .. }
             | Fault::HttpErrors { .. }
             | Fault::SlowResponses { .. }
-            | Fault::CrashSubject { .. } => false,
+            | Fault::CrashSubject { .. }
+            | Fault::WatchErrors { .. }
+            | Fault::SlowHandler { .. } => false,
         }
     }
 
@@ -385,7 +421,9 @@ impl Fault {
             {
                 Some(("rate", format!("must be between 0 and 1, got {rate}")))
             }
-            Fault::HttpErrors { code, .. } if ![429, 500, 503, 504].contains(code) => {
+            Fault::HttpErrors { code, .. } | Fault::WatchErrors { code, .. }
+                if ![429, 500, 503, 504].contains(code) =>
+            {
                 Some(("code", format!("must be 429, 500, 503 or 504, got {code}")))
             }
             Fault::ReconcileErrors { times: 0, .. } => Some(("times", "must be at least 1".into())),
@@ -405,7 +443,9 @@ impl Fault {
             | Fault::SlowResponses { .. }
             | Fault::SlowReconcile { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashSubject { .. } => None,
+            | Fault::CrashSubject { .. }
+            | Fault::WatchErrors { .. }
+            | Fault::SlowHandler { .. } => None,
         }
     }
 

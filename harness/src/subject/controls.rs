@@ -1,5 +1,5 @@
-//! The controller faults in force, shared between the fault interpreter (which turns them on
-//! and off) and the controller subjects (which consult them on every reconcile).
+//! The subject faults in force, shared between the fault interpreter (which turns them on
+//! and off) and the subjects (which consult them on every reconcile or delivered event).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,8 @@ struct ControlState {
     slow: Vec<(usize, Option<String>, Duration)>,
     /// (only this key, class, failures left)
     errors: Vec<(Option<String>, ErrorClass, u32)>,
+    /// (fault index, time per delivered event)
+    slow_handler: Vec<(usize, Duration)>,
 }
 
 /// Controller faults in force (cheap to clone; all clones share them).
@@ -31,6 +33,26 @@ impl Controls {
     /// Fault `fault` ends: its reconciles are no longer slowed.
     pub fn end_slow_down(&self, fault: usize) {
         self.lock().slow.retain(|(f, _, _)| *f != fault);
+    }
+
+    /// Fault `fault` makes the subject's handler take `delay` per event.
+    pub fn slow_handler(&self, fault: usize, delay: Duration) {
+        self.lock().slow_handler.push((fault, delay));
+    }
+
+    /// Fault `fault` ends: events are handled at full speed again.
+    pub fn end_slow_handler(&self, fault: usize) {
+        self.lock().slow_handler.retain(|(f, _)| *f != fault);
+    }
+
+    /// Time the handler takes per event now (the longest slow-down in force).
+    pub fn handler_delay(&self) -> Duration {
+        let st = self.lock();
+        st.slow_handler
+            .iter()
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or_default()
     }
 
     /// The next `times` reconciles of `key` (or of any key) fail with a `class` error.
@@ -74,6 +96,17 @@ mod tests {
         assert_eq!(c.reconcile_delay("default/b"), Duration::from_secs(1));
         c.end_slow_down(1);
         assert_eq!(c.reconcile_delay("default/a"), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_longest_handler_slow_down_wins_until_its_fault_ends() {
+        let c = Controls::default();
+        assert_eq!(c.handler_delay(), Duration::ZERO);
+        c.slow_handler(0, Duration::from_millis(100));
+        c.slow_handler(1, Duration::from_secs(2));
+        assert_eq!(c.handler_delay(), Duration::from_secs(2));
+        c.end_slow_handler(1);
+        assert_eq!(c.handler_delay(), Duration::from_millis(100));
     }
 
     #[test]
