@@ -1,8 +1,10 @@
 //! `backoff_reset`: a success resets a key's backoff (the workqueue's `forget`). The n-th
-//! retryable failure of a key since its last success (or since the instance started) is
-//! retried within `base × 2^(n-1)` of its end, plus one tick — the per-item exponential
-//! limiter's delay for a key whose count started again at the success. A runtime that does
-//! not forget retries the key after the grown delay of the failures before the success.
+//! retryable failure of a key since its last success (or since the instance started, or
+//! its last dead letter) is retried within `base × 2^(n-1)` of its end, plus one tick — the
+//! per-item exponential limiter's delay for a key whose count started again at the success
+//! — and an injected retryable error is dead-lettered only after `max_retries` retries in a
+//! row since then. A runtime that does not forget retries the key after the grown delay of
+//! the failures before the success, and gives up on it early.
 //! While every worker is busy the retry cannot start, so the deadline waits for one to be
 //! free. Judged for our runtime (kube-runtime's Controller requeues errors after a fixed
 //! delay of its error policy).
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use super::timeout::jitters_watch_timeouts;
 use super::{Evidence, Found, Violation};
+use crate::scenario::ErrorClass;
 use crate::trace::{Entry, Outcome, Record};
 
 /// The per-item limiter's base delay (the controller's default rate limiter).
@@ -23,6 +26,8 @@ pub(super) fn backoff_reset(ev: &Evidence<'_>) -> Vec<Violation> {
         return found.out;
     }
     let workers = ev.scenario.subject.config.workers.max(1);
+    let max = ev.scenario.subject.config.max_retries;
+    let retryable = ErrorClass::Retryable.injected_message();
     let tick = ev.scenario.tick.0;
     for (instance, segments) in ev.incarnations() {
         for seg in segments {
@@ -40,8 +45,12 @@ pub(super) fn backoff_reset(ev: &Evidence<'_>) -> Vec<Violation> {
                 };
                 in_flight.remove(key.as_str());
                 if !matches!(outcome, Outcome::Retry(_)) {
-                    if matches!(outcome, Outcome::Ok | Outcome::Requeue(_)) {
-                        streak.remove(key.as_str());
+                    let n = streak.remove(key.as_str()).unwrap_or(0);
+                    if matches!(outcome, Outcome::DeadLetter(m) if *m == retryable) && n < max {
+                        let msg = format!(
+                            "s{instance} dead-lettered {key} after {n} retries since its last success, below max_retries={max} (the backoff count was not reset)"
+                        );
+                        found.add(key.clone(), e.at, msg);
                     }
                     continue;
                 }
@@ -151,6 +160,43 @@ mod tests {
         assert_eq!(
             c.messages(Checker::BackoffReset),
             ["s0 retried default/a 2s after its failure #1 since a success, expected within 15ms (the backoff was not reset)"]
+        );
+    }
+
+    #[test]
+    fn backoff_reset_finds_a_retryable_error_dead_lettered_early_after_a_success() {
+        // max_retries=2: a, a retry, success, then failures: two retries are due before
+        // the dead letter; one is too few.
+        let mut c = Case::with_config(SubjectKind::Controller, r#"{"max_retries": 2}"#, "");
+        let injected = || crate::scenario::ErrorClass::Retryable.injected_message();
+        c.record(1, Some(0), start("default/a"));
+        c.record(1, Some(0), end("default/a", Outcome::Retry(injected())));
+        c.record(1, Some(0), start("default/a"));
+        c.record(1, Some(0), end("default/a", Outcome::Ok));
+        for _ in 0..2 {
+            c.record(3, Some(0), start("default/a"));
+            c.record(3, Some(0), end("default/a", Outcome::Retry(injected())));
+        }
+        c.record(3, Some(0), start("default/a"));
+        c.record(
+            3,
+            Some(0),
+            end("default/a", Outcome::DeadLetter(injected())),
+        );
+        assert!(c.violations(Checker::BackoffReset).is_empty());
+        c.record(9, Some(0), start("default/a"));
+        c.record(9, Some(0), end("default/a", Outcome::Ok));
+        c.record(10, Some(0), start("default/a"));
+        c.record(10, Some(0), end("default/a", Outcome::Retry(injected())));
+        c.record(10, Some(0), start("default/a"));
+        c.record(
+            10,
+            Some(0),
+            end("default/a", Outcome::DeadLetter(injected())),
+        );
+        assert_eq!(
+            c.messages(Checker::BackoffReset),
+            ["s0 dead-lettered default/a after 1 retries since its last success, below max_retries=2 (the backoff count was not reset)"]
         );
     }
 

@@ -33,7 +33,7 @@ pub(super) fn faults(kind: SubjectKind, max_s: u64) -> BoxedStrategy<Vec<Fault>>
 
 /// Every fault kind that applies to `kind` with its weight. A network or apiserver kind
 /// weighs 1; a controller's own faults (slow or failing reconciles, only for controllers)
-/// 3 each, as most controller bugs need them. **A new fault kind** is one line here.
+/// 3 each (flaky reconciles 2), as most controller bugs need them. **A new fault kind** is one line here.
 pub(super) fn fault_kinds(kind: SubjectKind, max_s: u64) -> Vec<(u32, BoxedStrategy<Fault>)> {
     let g = Gen { max_s };
     let mut kinds = vec![
@@ -58,6 +58,7 @@ pub(super) fn fault_kinds(kind: SubjectKind, max_s: u64) -> Vec<(u32, BoxedStrat
     if kind == SubjectKind::Controller {
         kinds.push((3, g.slow_reconcile()));
         kinds.push((3, g.reconcile_errors()));
+        kinds.push((2, g.flaky_reconciles()));
     }
     kinds
 }
@@ -278,6 +279,17 @@ impl Gen {
             .boxed()
     }
 
+    fn flaky_reconciles(self) -> BoxedStrategy<Fault> {
+        (self.at(), self.len(), 1u32..=6, key())
+            .prop_map(|(at, for_, tenths, key)| Fault::FlakyReconciles {
+                at,
+                for_,
+                rate: f64::from(tenths) / 10.0,
+                key,
+            })
+            .boxed()
+    }
+
     fn reconcile_errors(self) -> BoxedStrategy<Fault> {
         (self.at(), 1u32..=8, any::<bool>(), key())
             .prop_map(|(at, times, terminal, key)| {
@@ -344,7 +356,9 @@ mod tests {
     #[test]
     fn controller_faults_are_generated_for_controllers_only() {
         let informer = drawn(SubjectKind::Informer);
-        assert!(!informer.contains("slow_reconcile") && !informer.contains("reconcile_errors"));
-        assert_eq!(informer.len() + 2, schema_fault_tags().len());
+        for only in ["slow_reconcile", "reconcile_errors", "flaky_reconciles"] {
+            assert!(!informer.contains(only), "{only}");
+        }
+        assert_eq!(informer.len() + 3, schema_fault_tags().len());
     }
 }

@@ -135,6 +135,9 @@ impl Interpreter {
                 w.each_replica(*replica, |s, r| s.error_watches(r, *code, retry))
             }
             Fault::SlowHandler { delay, .. } => w.controls.slow_handler(i, delay.0),
+            Fault::FlakyReconciles { key, rate, .. } => {
+                w.controls.flaky(i, key.clone(), *rate, w.seed ^ i as u64)
+            }
         }
     }
 
@@ -170,6 +173,7 @@ impl Interpreter {
             }
             Fault::SlowReconcile { .. } => w.controls.end_slow_down(i),
             Fault::SlowHandler { .. } => w.controls.end_slow_handler(i),
+            Fault::FlakyReconciles { .. } => w.controls.end_flaky(i),
             Fault::CrashSubject { .. } => {
                 for h in w.subject_hosts {
                     w.sim.bounce(h.as_str());

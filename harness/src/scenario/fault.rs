@@ -44,6 +44,14 @@ pub enum ErrorClass {
     Terminal,
 }
 
+impl ErrorClass {
+    /// The text of the error a `reconcile_errors` fault injects (what the controller
+    /// subjects fail with, and what the checkers recognise it by).
+    pub fn injected_message(self) -> String {
+        format!("injected {self:?} error")
+    }
+}
+
 /// One fault (DESIGN.md §5). `replica` absent means every replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -249,6 +257,20 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replica: Option<usize>,
     },
+    /// While it lasts, each reconcile (of `key`, or any) fails with a retryable error with
+    /// probability `rate`: a flaky dependency, so failures and successes of one key mix.
+    FlakyReconciles {
+        /// Start.
+        at: Dur,
+        /// How long.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// Probability that a reconcile fails, in [0, 1].
+        rate: f64,
+        /// Only this key (`namespace/name`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// The subject's handler (its event consumer: a RetryWatcher's reader, an informer's
     /// handler) takes `delay` per event delivered during the window.
     SlowHandler {
@@ -285,6 +307,7 @@ impl Fault {
             Fault::CrashSubject { .. } => "crash_subject",
             Fault::WatchErrors { .. } => "watch_errors",
             Fault::SlowHandler { .. } => "slow_handler",
+            Fault::FlakyReconciles { .. } => "flaky_reconciles",
         }
     }
 
@@ -309,7 +332,8 @@ impl Fault {
             | Fault::ReconcileErrors { at, .. }
             | Fault::CrashSubject { at, .. }
             | Fault::WatchErrors { at, .. }
-            | Fault::SlowHandler { at, .. } => at,
+            | Fault::SlowHandler { at, .. }
+            | Fault::FlakyReconciles { at, .. } => at,
         }
     }
 
@@ -327,7 +351,8 @@ impl Fault {
             | Fault::HttpErrors { for_, .. }
             | Fault::SlowResponses { for_, .. }
             | Fault::SlowReconcile { for_, .. }
-            | Fault::SlowHandler { for_, .. } => Some(for_),
+            | Fault::SlowHandler { for_, .. }
+            | Fault::FlakyReconciles { for_, .. } => Some(for_),
             Fault::CrashReplica { restart_after, .. }
             | Fault::CrashSubject { restart_after, .. } => Some(restart_after),
             Fault::ConnectionReset { .. }
@@ -376,7 +401,8 @@ impl Fault {
             | Fault::SlowReconcile { .. }
             | Fault::ReconcileErrors { .. }
             | Fault::CrashSubject { .. }
-            | Fault::SlowHandler { .. } => None,
+            | Fault::SlowHandler { .. }
+            | Fault::FlakyReconciles { .. } => None,
         }
     }
 
@@ -391,7 +417,9 @@ impl Fault {
     /// Whether it acts on a controller's reconciles (and so applies to controllers only).
     pub fn for_controllers_only(&self) -> bool {
         match self {
-            Fault::SlowReconcile { .. } | Fault::ReconcileErrors { .. } => true,
+            Fault::SlowReconcile { .. }
+            | Fault::ReconcileErrors { .. }
+            | Fault::FlakyReconciles { .. } => true,
             Fault::Partition { .. }
             | Fault::PartitionOneway { .. }
             | Fault::Hold { .. }
@@ -416,7 +444,9 @@ impl Fault {
     /// replica are checked against the scenario by validation.
     pub fn invalid_value(&self) -> Option<(&'static str, String)> {
         match self {
-            Fault::Loss { rate, .. } | Fault::HttpErrors { rate, .. }
+            Fault::Loss { rate, .. }
+            | Fault::HttpErrors { rate, .. }
+            | Fault::FlakyReconciles { rate, .. }
                 if !(0.0..=1.0).contains(rate) =>
             {
                 Some(("rate", format!("must be between 0 and 1, got {rate}")))
@@ -445,7 +475,8 @@ impl Fault {
             | Fault::ReconcileErrors { .. }
             | Fault::CrashSubject { .. }
             | Fault::WatchErrors { .. }
-            | Fault::SlowHandler { .. } => None,
+            | Fault::SlowHandler { .. }
+            | Fault::FlakyReconciles { .. } => None,
         }
     }
 
