@@ -130,10 +130,7 @@ impl Interpreter {
                 code,
                 retry_after,
                 ..
-            } => {
-                let retry = retry_after.map(retry_after_seconds);
-                w.each_replica(*replica, |s, r| s.error_watches(r, *code, retry))
-            }
+            } => error_watches(w, *replica, *code, *retry_after),
             Fault::SlowHandler { delay, .. } => w.controls.slow_handler(i, delay.0),
             Fault::FlakyReconciles { key, rate, .. } => {
                 w.controls.flaky(i, key.clone(), *rate, w.seed ^ i as u64)
@@ -187,6 +184,12 @@ impl Interpreter {
             | Fault::WatchErrors { .. } => {}
         }
     }
+}
+
+/// Every open watch on the targeted replicas gets an in-stream `ERROR` with `code`.
+fn error_watches(w: &World<'_, '_>, replica: Option<usize>, code: u16, retry: Option<Dur>) {
+    let retry = retry.map(retry_after_seconds);
+    w.each_replica(replica, |s, r| s.error_watches(r, code, retry));
 }
 
 /// The subjects' processes crash: their connections close first (in a fixed order), then
