@@ -222,7 +222,9 @@ impl Interpreter {
             let (n, downtime) = self.armed.remove(k);
             w.crash_subjects();
             self.restart_at = Some(now + downtime);
-            done.push(format!("crash_after_write: crashed after write {n} of the run"));
+            done.push(format!(
+                "crash_after_write: crashed after write {n} of the run"
+            ));
         }
         if self.restart_at.is_some_and(|t| now >= t) {
             self.restart_at = None;
@@ -308,6 +310,17 @@ impl Interpreter {
                     self.taken.insert(i, obj);
                 }
             }
+            Fault::WatchErrors {
+                replica,
+                code,
+                retry_after,
+                ..
+            } => error_watches(w, *replica, *code, *retry_after),
+            Fault::SlowHandler { delay, .. } => w.controls().slow_handler(i, delay.0),
+            Fault::FlakyReconciles { key, rate, .. } => {
+                let seed = w.seed() ^ i as u64;
+                w.controls().flaky(i, key.clone(), *rate, seed)
+            }
         }
     }
 
@@ -348,14 +361,23 @@ impl Interpreter {
                     w.server().reset_cache(r);
                 }
             }
+            Fault::SlowHandler { .. } => w.controls().end_slow_handler(i),
+            Fault::FlakyReconciles { .. } => w.controls().end_flaky(i),
             Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashAfterWrite { .. } => {}
+            | Fault::CrashAfterWrite { .. }
+            | Fault::WatchErrors { .. } => {}
         }
     }
+}
+
+/// Every open watch on the targeted replicas gets an in-stream `ERROR` with `code`.
+fn error_watches(w: &impl Target, replica: Option<usize>, code: u16, retry: Option<Dur>) {
+    let retry = retry.map(retry_after_seconds);
+    each_replica(w, replica, |s, r| s.error_watches(r, code, retry));
 }
 
 /// The subjects' processes crash: their connections close first (in a fixed order), then
@@ -423,16 +445,6 @@ fn give_back(server: &ApiServer, obj: &serde_json::Value) {
     }
 }
 
-/// The subjects' processes crash: their connections close first (in a fixed order), then
-/// turmoil drops their tasks.
-fn crash_subjects(w: &mut World<'_, '_>) {
-    w.subject_kill.fire();
-    let _ = w.sim.step();
-    for h in w.subject_hosts {
-        w.sim.crash(h.as_str());
-    }
-}
-
 fn matches(requests: Requests, r: &RequestInfo) -> bool {
     let write = !matches!(r.method.as_str(), "GET" | "HEAD");
     match requests {
@@ -462,15 +474,13 @@ fn error_hook(
         if !matches(requests, r) || !rng.lock().expect("rng lock").random_bool(rate) {
             return Verdict::Pass;
         }
-        let reason = match code {
-            429 => "TooManyRequests",
-            500 => "InternalError",
-            503 => "ServiceUnavailable",
-            _ => "Timeout",
-        };
-        let mut e = ApiError::other(code, reason, format!("injected {code} {reason}"));
-        e.retry_after_seconds =
-            retry_after.map(|d| u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX));
+        let mut e = ApiError::injected(code);
+        e.retry_after_seconds = retry_after.map(retry_after_seconds);
         Verdict::Respond(e)
     }
+}
+
+/// A `Retry-After` as whole seconds (at least one).
+fn retry_after_seconds(d: Dur) -> u32 {
+    u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX)
 }

@@ -125,7 +125,7 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         watch_log: &client_watches,
     };
     let hosts = spawn_subjects(s, subject, &mut sim, &world);
-    let mut driven = Driven {
+    let driven = Driven {
         server: &server,
         recorder: &recorder,
         controls: &controls,
@@ -146,6 +146,12 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
     let history = configmap_history(&server, &recorder, user.is_some());
     let cluster = user.map(|u| u.evidence(&server, &writes, baseline));
     let entries = recorder.entries();
+    let watch_requests = watch_requests.lock().expect("watch log").clone();
+    let expired_sent: Vec<Duration> = server
+        .expired_sent()
+        .into_iter()
+        .map(crate::sim::since_start)
+        .collect();
     let evidence = Evidence {
         scenario: s,
         kind: subject.kind,
@@ -155,9 +161,10 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         objects: &objects,
         watch_rate: rate,
         cluster: cluster.as_ref(),
+        watch_requests: &watch_requests,
+        expired_sent: &expired_sent,
     };
     let verdicts = check::run_all(&evidence);
-    let watch_requests = watch_requests.lock().expect("watch log").clone();
     Ok(Report {
         scenario: s.name.clone(),
         subject: s.subject.name.clone(),
@@ -421,7 +428,15 @@ fn drive(
         while next < steps.len() && steps[next].0 <= now {
             let step = &steps[next].1;
             let mut w = world(s, sim, d);
-            apply(s, &mut interpreter, &mut w, d.recorder, user.as_mut(), step, &mut serial);
+            apply(
+                s,
+                &mut interpreter,
+                &mut w,
+                d.recorder,
+                user.as_mut(),
+                step,
+                &mut serial,
+            );
             next += 1;
         }
         for done in interpreter.poll(&mut world(s, sim, d)) {

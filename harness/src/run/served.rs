@@ -223,6 +223,7 @@ fn report(
         text.push('\n');
     }
     Report {
+        end_state: Vec::new(),
         scenario: s.name.clone(),
         subject: s.subject.name.clone(),
         seed: s.seed,

@@ -56,11 +56,15 @@ pub enum Checker {
     /// External clients: failed requests are retried no sooner than `Retry-After` and not
     /// in a tight loop.
     Backoff,
+    /// Every watch asks for a `timeoutSeconds` in `[min_watch_timeout, 2 × min_watch_timeout)`.
+    WatchTimeout,
+    /// A success resets a key's backoff: its next failure is retried after the base delay.
+    BackoffReset,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 19] = [
+    pub const ALL: [Checker; 21] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -80,6 +84,8 @@ impl Checker {
         Checker::RelistAfterExpired,
         Checker::ListRate,
         Checker::Backoff,
+        Checker::WatchTimeout,
+        Checker::BackoffReset,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -104,6 +110,8 @@ impl Checker {
             Checker::RelistAfterExpired => "relist_after_expired",
             Checker::ListRate => "list_rate",
             Checker::Backoff => "backoff",
+            Checker::WatchTimeout => "watch_timeout",
+            Checker::BackoffReset => "backoff_reset",
         }
     }
 }

@@ -47,7 +47,6 @@ pub use dur::Dur;
 pub use expect::{Checker, Expect, RateBounds};
 pub use fault::{Direction, ErrorClass, Fault, ReplicaMut, Requests};
 pub use objects::{template_copy, ObjectRef, ObjectWrite};
-pub use subject::{Catalog, FirstList, ReplicaChoice, SubjectConfig, SubjectKind, SubjectSpec};
 pub use subject::{
     Catalog, ClientIdentity, ExternalSpec, FirstList, ReplicaChoice, SubjectConfig, SubjectKind,
     SubjectSpec, EXTERNAL,

@@ -85,7 +85,16 @@ pub fn check(checker: Checker, ev: &ServedEvidence<'_>) -> Vec<Violation> {
         | Checker::ReconcileCoverage
         | Checker::DeadLetterOnce
         | Checker::RetryBackoff
-        | Checker::Convergence => {}
+        | Checker::Convergence
+        | Checker::EventuallyStable
+        | Checker::Differential
+        | Checker::DeletionsComplete
+        | Checker::NoDuplicateChildren
+        | Checker::NoPanic
+        | Checker::WriteRate
+        | Checker::NoStuckReconcile
+        | Checker::WatchTimeout
+        | Checker::BackoffReset => {}
     }
     found.out
 }
