@@ -34,6 +34,18 @@ pub enum Bug {
     /// Controller: a terminal error is retried like a retryable one instead of being
     /// dead-lettered at once.
     RetryTerminal,
+    /// RetryWatcher: a 5xx (at watch start or as an in-stream `ERROR`) is read as 410
+    /// Expired and ends the watch, though the resourceVersion never left the window.
+    ServerErrorAsExpired,
+    /// Reflector: after an in-stream 410 it relists from `"0"` (any replica's cache) instead
+    /// of `""`: a lagging replica hands out older state than was delivered (k/k #59848).
+    RelistFromCacheAfterExpired,
+    /// Reflector: `timeoutSeconds = min_watch_timeout × rand` (the `1 +` forgotten): watches
+    /// shorter than `min_watch_timeout`, below client-go's `[min, 2 × min)`.
+    WatchTimeoutWithoutFloor,
+    /// Controller: a successful reconcile does not `forget` the key: its next failure is
+    /// retried after the grown backoff of the failures before the success.
+    NoForgetOnSuccess,
 }
 
 /// Which bug (if any) a component runs with. `Zoo::default()` is the correct runtime.

@@ -1,12 +1,12 @@
 //! The `kube-chaos` command line.
 
-use std::io::Write;
-use std::path::PathBuf;
+mod serve_cmd;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kube_chaos_harness::explore::{self, Exploration, Options, Progress, Shard};
-use kube_chaos_harness::{apiserver, demo, scenario, study, subject, suite};
+use kube_chaos_harness::{demo, scenario, study, subject, suite};
 
 /// Deterministic chaos testing for Kubernetes controllers.
 #[derive(Debug, Parser)]
@@ -82,37 +82,11 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Serve the simulated apiserver on a real loopback port (for kubectl and other clients).
-    Serve(ServeArgs),
-}
-
-/// `kube-chaos serve`'s flags.
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// TCP port (0 picks a free one).
-    #[arg(long, default_value_t = 6443)]
-    port: u16,
-    /// Address to bind; loopback unless told otherwise.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
-    /// CRDs to serve from the start (YAML or JSON; several documents or a List); repeatable.
-    #[arg(long = "crd", value_name = "FILE")]
-    crds: Vec<PathBuf>,
-    /// Objects to create at start, after the CRDs (YAML or JSON); repeatable.
-    #[arg(long = "objects", value_name = "FILE")]
-    objects: Vec<PathBuf>,
-    /// Require `Authorization: Bearer <TOKEN>` on every request (401 otherwise).
-    #[arg(long)]
-    token: Option<String>,
-    /// Apiserver replicas; connections are spread over them in turn.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
-    replicas: u64,
-    /// Events each replica's watch cache keeps.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    watch_cache_capacity: u64,
-    /// Seed for uids and watch timeouts.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Serve the simulated apiserver on a real loopback port (for kubectl and other clients),
+    /// optionally playing a scenario's faults on the wall clock and judging the clients.
+    Serve(serve_cmd::ServeArgs),
+    /// Start a fault now on a running `kube-chaos serve --admin-port` (its admin URL).
+    Fault(serve_cmd::FaultArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,34 +159,10 @@ fn main() -> ExitCode {
             print!("{}", scenario::json_schema());
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => serve_command(args),
+        Command::Serve(args) => serve_cmd::serve_command(args),
+        Command::Fault(args) => serve_cmd::fault_command(args),
         Command::Demo { seed } => demo(seed),
     }
-}
-
-/// `kube-chaos serve`: preload the files (exit 2 naming the bad one), then serve.
-fn serve_command(args: ServeArgs) -> ExitCode {
-    let config = apiserver::ClusterConfig {
-        replicas: args.replicas as usize,
-        watch_cache_capacity: args.watch_cache_capacity as usize,
-        seed: args.seed,
-        ..Default::default()
-    };
-    let mut preload = Vec::new();
-    for path in args.crds.iter().chain(&args.objects) {
-        match kube_chaos_harness::serve::read_objects(path) {
-            Ok(objs) => preload.extend(objs),
-            Err(e) => {
-                eprintln!("kube-chaos serve: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let opts = kube_chaos_harness::serve::ServeOptions {
-        preload,
-        token: args.token,
-    };
-    serve((args.address, args.port).into(), config, opts)
 }
 
 /// `kube-chaos subjects`: the registry, the bug zoo last.
@@ -470,46 +420,4 @@ fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
             b.scenario.to_json()
         );
     }
-}
-
-fn serve(
-    addr: std::net::SocketAddr,
-    config: apiserver::ClusterConfig,
-    opts: kube_chaos_harness::serve::ServeOptions,
-) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kube-chaos serve: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let token = opts.token.is_some();
-        match kube_chaos_harness::serve::serve(addr, config, opts).await {
-            Ok(served) => {
-                let url = format!("http://{}", served.addr);
-                let auth = if token { " --token <TOKEN>" } else { "" };
-                // `serve | head -1` closes stdout: the server must keep serving, not panic.
-                let mut out = std::io::stdout();
-                let _ = writeln!(
-                    out,
-                    "kube-chaos serve: simulated apiserver on {url} (Ctrl-C stops it)"
-                );
-                let _ = writeln!(
-                    out,
-                    "  try: kubectl --server {url}{auth} get configmaps -n default"
-                );
-                let _ = out.flush();
-                std::future::pending::<ExitCode>().await
-            }
-            Err(e) => {
-                eprintln!("kube-chaos serve: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
 }

@@ -82,7 +82,9 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> Failure {
 
 fn succeeded(shared: &Shared, key: &str, action: Action) -> Outcome {
     let key = key.to_string();
-    shared.queue.forget(&key);
+    if !shared.config.zoo.has(Bug::NoForgetOnSuccess) {
+        shared.queue.forget(&key);
+    }
     shared.dead_letters().remove(&key);
     match action.requeue_delay() {
         Some(d) => {

@@ -135,7 +135,10 @@ where
             Failure::Expired => {
                 tracing::info!(rv = %self.last_rv, "resourceVersion expired (410): relisting from the latest state");
                 self.stat(|st| st.expired += 1);
-                self.list_from = String::new();
+                self.list_from = match self.s.config.zoo.has(Bug::RelistFromCacheAfterExpired) {
+                    true => "0".into(),
+                    false => String::new(),
+                };
             }
             Failure::Unavailable { why, .. } | Failure::Other(why) => {
                 tracing::warn!(rv = %self.last_rv, %why, "list/watch failed: relisting");
@@ -301,7 +304,13 @@ where
     /// `timeoutSeconds = min_watch_timeout × (1 + rand)` and the client-side deadline.
     fn watch_params(&mut self) -> (WatchParams, Instant) {
         let c = &self.s.config;
-        let timeout = c.min_watch_timeout.mul_f64(1.0 + self.rng.random::<f64>());
+        let floor = match c.zoo.has(Bug::WatchTimeoutWithoutFloor) {
+            true => 0.0,
+            false => 1.0,
+        };
+        let timeout = c
+            .min_watch_timeout
+            .mul_f64(floor + self.rng.random::<f64>());
         let secs = timeout.as_secs().max(1);
         let wp = WatchParams {
             label_selector: c.label_selector.clone(),

@@ -37,7 +37,7 @@ fn retry_after(status: &Status) -> Option<Duration> {
         .map(|s| Duration::from_secs(s.into()))
 }
 
-fn expired(status: &Status, rv: u64) -> Error {
+pub(super) fn expired(status: &Status, rv: u64) -> Error {
     Error::Expired {
         resource_version: rv.to_string(),
         message: status.message.clone(),

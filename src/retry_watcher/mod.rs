@@ -433,6 +433,9 @@ where
                 self.current = Some((stream, deadline));
                 Some(Ok(()))
             }
+            Err(kube::Error::Api(s)) if self.misreads(s.code) => {
+                Some(Err(classify::expired(&s, self.last_rv)))
+            }
             Err(e) => match classify::start_error(e, self.last_rv) {
                 Next::Retry { retry_after, why } => {
                     tracing::warn!(rv = self.last_rv, %why, "watch failed to start, retrying");
@@ -457,6 +460,9 @@ where
             }
             WatchEvent::Error(status) => {
                 self.current = None;
+                if self.misreads(status.code) {
+                    return Some(self.finish(classify::expired(&status, self.last_rv)));
+                }
                 return match classify::in_stream(&status, self.last_rv) {
                     Next::Retry { retry_after, why } => {
                         tracing::warn!(rv = self.last_rv, %why, "watch error event, reconnecting");
@@ -491,6 +497,11 @@ where
         }
         self.last_rv = rv;
         Some(Ok(event))
+    }
+
+    /// The bug zoo's `ServerErrorAsExpired`: a 5xx taken for 410.
+    fn misreads(&self, code: u16) -> bool {
+        (500..=599).contains(&code) && self.config.zoo.has(Bug::ServerErrorAsExpired)
     }
 
     fn classify_stream_error(&mut self, e: kube::Error) -> Next {

@@ -57,6 +57,17 @@ impl ApiServer {
         self.notify_watches(replica);
     }
 
+    /// Ends every open watch on `replica` with an in-stream `ERROR` whose `Status` has
+    /// `code` (and `retryAfterSeconds`), as a kube-apiserver does on an internal failure or
+    /// an overloaded watch; the stream closes after it.
+    pub fn error_watches(&self, replica: usize, code: u16, retry_after_seconds: Option<u32>) {
+        self.change_watch_control(replica, |c| {
+            c.errored += 1;
+            c.error = (code, retry_after_seconds);
+        });
+        self.notify_watches(replica);
+    }
+
     /// Closes every open connection to `replica` (clients see the connection end mid-request
     /// or mid-stream).
     pub fn reset_connections(&self, replica: usize) {

@@ -87,6 +87,18 @@ impl ApiError {
         e
     }
 
+    /// An injected failure with `code` (429, 500, 503, 504), named as kube-apiserver names
+    /// it.
+    pub fn injected(code: u16) -> Self {
+        let reason = match code {
+            429 => "TooManyRequests",
+            500 => "InternalError",
+            503 => "ServiceUnavailable",
+            _ => "Timeout",
+        };
+        Self::other(code, reason, format!("injected {code} {reason}"))
+    }
+
     /// 410 Expired (Gone).
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)

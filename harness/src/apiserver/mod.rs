@@ -179,6 +179,8 @@ struct State {
     watch_control: Vec<WatchControl>,
     /// The garbage collector's graph and work (`gc.rs`).
     gc: gc::Collector,
+    /// When each watch was answered with a 410 (in-stream), oldest first.
+    expired_sent: Vec<Duration>,
 }
 
 /// Generations of the per-replica watch faults; a watch remembers them when it starts.
@@ -186,6 +188,10 @@ struct State {
 struct WatchControl {
     dropped: u64,
     expired: u64,
+    /// Bumped to end open watches with an in-stream `ERROR` of `error`.
+    errored: u64,
+    /// The (code, retryAfterSeconds) of the last in-stream error fault.
+    error: (u16, Option<u32>),
 }
 
 struct Shared {
@@ -259,6 +265,7 @@ impl ApiServer {
             stats: Stats::default(),
             now,
             gc: gc::Collector::new(config.gc_delay),
+            expired_sent: Vec::new(),
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -406,6 +413,20 @@ impl ApiServer {
     /// Bumps counters.
     fn count(&self, f: impl FnOnce(&mut Stats)) {
         f(&mut self.lock().stats);
+    }
+
+    /// Counts a 410 sent on a watch stream, and when.
+    fn count_expired(&self) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.stats.expired += 1;
+        st.expired_sent.push(now);
+    }
+
+    /// When the server sent each in-stream 410 (server timestamps), oldest first: the
+    /// expiries a client may honestly report.
+    pub fn expired_sent(&self) -> Vec<Duration> {
+        self.lock().expired_sent.clone()
     }
 
     /// Counts a watch stream opened and returns its id (for the access log).

@@ -241,7 +241,7 @@ impl ApiServer {
                 requested,
                 window_start,
             } => {
-                self.count(|s| s.expired += 1);
+                self.count_expired();
                 let status = ApiError::expired(format!(
                     "too old resource version: {requested} ({window_start})"
                 ))
@@ -330,7 +330,7 @@ impl ApiServer {
     }
 
     /// Ends a watch because of an injected fault: silently when dropped, with an in-stream
-    /// 410 when expired.
+    /// 410 when expired, with an in-stream `ERROR` of the fault's code when errored.
     async fn end_by_fault(
         &self,
         replica: usize,
@@ -338,12 +338,18 @@ impl ApiServer {
         tx: &mpsc::Sender<Bytes>,
         control: WatchControl,
     ) {
-        if self.watch_control(replica).expired == control.expired {
+        let now = self.watch_control(replica);
+        let status = if now.expired != control.expired {
+            self.count_expired();
+            ApiError::expired("too old resource version: the watch cache moved on").to_status()
+        } else if now.errored != control.errored {
+            let (code, retry_after) = now.error;
+            let mut e = ApiError::injected(code);
+            e.retry_after_seconds = retry_after;
+            e.to_status()
+        } else {
             return;
-        }
-        self.count(|s| s.expired += 1);
-        let status =
-            ApiError::expired("too old resource version: the watch cache moved on").to_status();
+        };
         self.send(replica, id, tx, event_line("ERROR", &status))
             .await;
     }

@@ -56,31 +56,33 @@ fn handler_view(seg: &[&Entry]) -> Held {
 }
 
 fn compare(found: &mut Found<'_>, who: &str, view: &Held, server: &Held, end: Duration) {
+    for (key, message) in differences(who, view, server) {
+        found.add(key, end, message);
+    }
+}
+
+/// How a cache `view` differs from the `server` state: (key, message) per difference
+/// (shared with the external clients' `no_event_loss`).
+pub(super) fn differences(who: &str, view: &Held, server: &Held) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for (key, (rv, uid)) in server {
-        match view.get(key) {
-            None => found.add(key, end, format!("{who} lacks {key} rv={rv}")),
-            Some((v, _)) if v != rv => found.add(
-                key,
-                end,
-                format!("{who} holds {key} rv={v}, server has rv={rv}"),
-            ),
-            Some((_, u)) if !u.is_empty() && u != uid => found.add(
-                key,
-                end,
-                format!("{who} holds {key} with uid {u}, server has uid {uid}"),
-            ),
-            Some(_) => {}
-        }
+        let message = match view.get(key) {
+            None => format!("{who} lacks {key} rv={rv}"),
+            Some((v, _)) if v != rv => format!("{who} holds {key} rv={v}, server has rv={rv}"),
+            Some((_, u)) if !u.is_empty() && u != uid => {
+                format!("{who} holds {key} with uid {u}, server has uid {uid}")
+            }
+            Some(_) => continue,
+        };
+        out.push((key.clone(), message));
     }
     for (key, (rv, _)) in view {
         if !server.contains_key(key) {
-            found.add(
-                key,
-                end,
-                format!("{who} still holds {key} rv={rv}: its deletion never reached it"),
-            );
+            let message = format!("{who} still holds {key} rv={rv}: its deletion never reached it");
+            out.push((key.clone(), message));
         }
     }
+    out
 }
 
 /// Versions (key, rv) that lived longer than the staleness bound outside the fault windows

@@ -174,7 +174,14 @@ pub(super) fn retry_backoff(ev: &Evidence<'_>) -> Vec<Violation> {
                         let Some((n, began, failed)) = streaks.get(key.as_str()) else {
                             continue;
                         };
-                        if sees && *failed == e.at && !observed(&seg, key, *began, e.at) {
+                        // A write of the key (or its mirror) since the failed reconcile
+                        // began is a reason too, even if its delivery was recorded late (a
+                        // slow handler).
+                        let mirror = format!("{key}{MIRROR_SUFFIX}");
+                        let reason = observed(&seg, key, *began, e.at)
+                            || changed_between(ev, key, *began, e.at)
+                            || changed_between(ev, &mirror, *began, e.at);
+                        if sees && *failed == e.at && !reason {
                             let msg = format!(
                                 "s{instance} retried {key} in the instant its failure #{n} ended: no back-off"
                             );

@@ -30,6 +30,11 @@ pub struct Evidence<'a> {
     pub watch_rate: Option<f64>,
     /// What the checkers of a user's controller read (none for the harness's subjects).
     pub cluster: Option<&'a ClusterEvidence>,
+    /// Every watch request the apiserver saw (its access log), oldest first.
+    pub watch_requests: &'a [WatchRequest],
+    /// When the apiserver sent each in-stream 410 (simulated time since the start), oldest
+    /// first.
+    pub expired_sent: &'a [Duration],
 }
 
 /// What the checkers of a user's controller read besides the trace: the whole cluster.
@@ -51,6 +56,17 @@ pub struct ClusterEvidence {
     pub volatile: Vec<String>,
     /// Whether the user gave a quiet-state condition.
     pub has_condition: bool,
+}
+
+/// A watch request as the apiserver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchRequest {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// The replica that served it.
+    pub replica: usize,
+    /// The `timeoutSeconds` it asked for (0 when none).
+    pub timeout_seconds: u64,
 }
 
 impl Evidence<'_> {

@@ -15,22 +15,30 @@
 //!   `write_rate` (a user's controller, [`SubjectKind::Operator`]).
 //! - `differential`: the end state against the same run without faults.
 //! - `stuck`: `no_stuck_reconcile`.
+//! - [`served`]: the checkers of external clients (`kube-chaos serve --scenario`), from what
+//!   the server saw: `no_historical_replay`, `relist_after_expired`, `watch_rate`,
+//!   `list_rate`, `backoff`, and `no_event_loss` against a cache the client reports.
+//! - `timeout`: `watch_timeout` (the server's access log of watch requests).
+//! - `backoff`: `backoff_reset` (a success forgets a key's failures).
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
 //! [`Checker`] variant in `scenario/expect.rs`, and one arm in [`check`] (plus
 //! [`checkers_for`] if it applies to a kind of subject).
 
-mod cache;
+mod backoff;
+pub(crate) mod cache;
 mod cluster;
 mod control;
 mod differential;
 mod evidence;
 mod rate;
+pub mod served;
 mod stream;
 mod stuck;
 #[cfg(test)]
 mod testkit;
+mod timeout;
 mod verdict;
 
 use std::time::Duration;
@@ -39,7 +47,7 @@ use crate::scenario::{Checker, SubjectKind};
 use crate::trace::{around, Entry};
 
 pub use cluster::DEFAULT_WRITE_RATE;
-pub use evidence::{ClusterEvidence, Evidence};
+pub use evidence::{ClusterEvidence, Evidence, WatchRequest};
 pub use verdict::{Verdict, Violation};
 
 /// The checkers that judge a subject of `kind` (and `watch_rate` when the scenario bounds
@@ -47,7 +55,11 @@ pub use verdict::{Verdict, Violation};
 pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
     let mut out = match kind {
         SubjectKind::Watcher => vec![Checker::WatchExact, Checker::NoHistoricalReplay],
-        SubjectKind::Informer => vec![Checker::NoHistoricalReplay, Checker::NoEventLoss],
+        SubjectKind::Informer => vec![
+            Checker::NoHistoricalReplay,
+            Checker::NoEventLoss,
+            Checker::WatchTimeout,
+        ],
         SubjectKind::Controller => vec![
             Checker::QueueExclusive,
             Checker::ReconcileCoverage,
@@ -55,6 +67,8 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::RetryBackoff,
             Checker::Convergence,
             Checker::NoStuckReconcile,
+            Checker::BackoffReset,
+            Checker::WatchTimeout,
         ],
         SubjectKind::Operator => vec![
             Checker::EventuallyStable,
@@ -64,6 +78,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::NoPanic,
             Checker::WriteRate,
         ],
+        SubjectKind::External => return served::checkers(false),
     };
     if watch_rate {
         out.push(Checker::WatchRate);
@@ -90,6 +105,13 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
         Checker::NoPanic => cluster::no_panic(ev),
         Checker::WriteRate => cluster::write_rate(ev),
         Checker::NoStuckReconcile => stuck::no_stuck_reconcile(ev),
+        // Judged from what a served apiserver saw (`served::check`), not from a simulation.
+        Checker::RelistAfterExpired | Checker::ListRate | Checker::Backoff => Vec::new(),
+        Checker::WatchTimeout => match timeout::jitters_watch_timeouts(&ev.scenario.subject.name) {
+            true => timeout::watch_timeout(ev),
+            false => Vec::new(),
+        },
+        Checker::BackoffReset => backoff::backoff_reset(ev),
     }
 }
 

@@ -31,9 +31,13 @@ fn expected_after(ev: &Evidence<'_>, start: u64) -> Vec<Seen> {
 
 /// Every instance's stream, per incarnation: delivered events == true history after its
 /// start RV, in order, no gaps, no duplicates — a prefix when the stream stopped on a
-/// terminal error or the process crashed, all of it otherwise.
+/// terminal error or the process crashed, all of it otherwise. The only terminal errors a
+/// correct watcher may stop on here are `Expired`, each answering a 410 the server really
+/// sent (its RV left the window), and `HistoricalReplay`: stopping on anything else — a
+/// 5xx taken for `Expired`, an in-stream error given up on — is a violation.
 pub(super) fn watch_exact(ev: &Evidence<'_>) -> Vec<Violation> {
     let mut found = Found::new(ev);
+    unjustified_stops(ev, &mut found);
     for (instance, segments) in ev.incarnations() {
         let last = segments.len() - 1;
         for (n, seg) in segments.iter().enumerate() {
@@ -41,6 +45,47 @@ pub(super) fn watch_exact(ev: &Evidence<'_>) -> Vec<Violation> {
         }
     }
     found.out
+}
+
+/// Terminal errors after the start list that no server answer justifies: an `Expired` with
+/// no 410 sent before it that another `Expired` has not already claimed (matched in time
+/// order, earliest 410 first), and any error other than `Expired` or `HistoricalReplay`.
+fn unjustified_stops(ev: &Evidence<'_>, found: &mut Found<'_>) {
+    let mut stops: Vec<(usize, &Entry)> = Vec::new();
+    for (instance, segments) in ev.incarnations() {
+        for seg in segments {
+            let mut listed = false;
+            for e in seg {
+                match &e.record {
+                    Record::Listed { .. } => listed = true,
+                    Record::Error { kind, .. }
+                        if listed && *kind != ErrorKind::HistoricalReplay =>
+                    {
+                        stops.push((instance, e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    stops.sort_by_key(|(_, e)| (e.at, e.seq));
+    let mut sent = ev.expired_sent.iter().peekable();
+    for (instance, e) in stops {
+        let Record::Error { kind, message } = &e.record else {
+            continue;
+        };
+        if *kind == ErrorKind::Expired && sent.next_if(|t| **t <= e.at).is_some() {
+            continue;
+        }
+        let why = match kind {
+            ErrorKind::Expired => {
+                "but the server sent it no 410: the resourceVersion was still in the window"
+            }
+            _ => "a RetryWatcher stops only on 410 or a broken stream",
+        };
+        let msg = format!("s{instance} stopped on {message:?}, {why}");
+        found.add(format!("s{instance}"), e.at, msg);
+    }
 }
 
 fn check_segment(
@@ -256,16 +301,55 @@ mod tests {
         );
     }
 
+    fn stopped(kind: ErrorKind, message: &str) -> Record {
+        Record::Error {
+            message: message.into(),
+            kind,
+        }
+    }
+
     #[test]
-    fn watch_exact_accepts_a_prefix_when_the_watcher_stopped_on_expired() {
+    fn watch_exact_accepts_a_prefix_when_the_watcher_stopped_on_a_410_the_server_sent() {
         let mut c = two_writes();
         c.record(1, Some(0), event("ADDED", "a", 1));
-        let expired = Record::Error {
-            message: "410".into(),
-            kind: ErrorKind::Expired,
-        };
-        c.record(2, Some(0), expired);
+        c.expired_sent = vec![super::super::testkit::secs(2)];
+        c.record(2, Some(0), stopped(ErrorKind::Expired, "410"));
         assert!(c.violations(Checker::WatchExact).is_empty());
+    }
+
+    #[test]
+    fn watch_exact_finds_an_expired_stop_without_a_410_from_the_server() {
+        // The watcher took a 503 for a 410: the server sent no 410 before it stopped (the
+        // one it sent later, or one another expiry already answered, does not count).
+        let mut c = two_writes();
+        c.record(1, Some(0), event("ADDED", "a", 1));
+        c.expired_sent = vec![super::super::testkit::secs(3)];
+        c.record(2, Some(0), stopped(ErrorKind::Expired, "injected 503"));
+        assert_eq!(
+            c.messages(Checker::WatchExact),
+            ["s0 stopped on \"injected 503\", but the server sent it no 410: the resourceVersion was still in the window"]
+        );
+    }
+
+    #[test]
+    fn watch_exact_finds_a_stop_on_any_other_terminal_error_after_the_start() {
+        let mut c = Case::new(SubjectKind::Watcher, "");
+        c.record(0, Some(0), Record::Start { incarnation: 0 });
+        c.record(
+            0,
+            Some(0),
+            stopped(ErrorKind::Other, "list failed, retried"),
+        );
+        c.record(1, Some(0), listed(0));
+        c.record(
+            2,
+            Some(0),
+            stopped(ErrorKind::Other, "watch failed with 500"),
+        );
+        assert_eq!(
+            c.messages(Checker::WatchExact),
+            ["s0 stopped on \"watch failed with 500\", a RetryWatcher stops only on 410 or a broken stream"]
+        );
     }
 
     #[test]

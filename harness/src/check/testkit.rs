@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{check, ClusterEvidence, Evidence, Violation};
+use super::{check, ClusterEvidence, Evidence, Violation, WatchRequest};
 use crate::apiserver::{EventType, ObjKey, StoreEvent};
 use crate::mirror::MIRROR_LABEL;
 use crate::scenario::{Catalog, Checker, Scenario, SubjectKind};
@@ -46,6 +46,10 @@ pub(super) struct Case {
     pub watch_rate: Option<f64>,
     /// A user controller's cluster evidence.
     pub cluster: Option<ClusterEvidence>,
+    /// The watch requests the server saw.
+    pub watch_requests: Vec<WatchRequest>,
+    /// When the server sent in-stream 410s.
+    pub expired_sent: Vec<Duration>,
 }
 
 pub(super) fn secs(s: u64) -> Duration {
@@ -65,6 +69,7 @@ impl Case {
             SubjectKind::Informer => "informer",
             SubjectKind::Controller => "controller",
             SubjectKind::Operator => "operator",
+            SubjectKind::External => crate::scenario::EXTERNAL,
         };
         let text = format!(
             r#"{{"version": 1, "name": "t", "duration": "60s", "settle": "60s", "subject": {{"name": "{name}", "config": {config}}}{extra}}}"#
@@ -79,6 +84,8 @@ impl Case {
             finals: BTreeMap::new(),
             watch_rate: None,
             cluster: None,
+            watch_requests: Vec::new(),
+            expired_sent: Vec::new(),
         }
     }
 
@@ -161,6 +168,8 @@ impl Case {
             objects: &self.objects,
             watch_rate: self.watch_rate,
             cluster: self.cluster.as_ref(),
+            watch_requests: &self.watch_requests,
+            expired_sent: &self.expired_sent,
         }
     }
 

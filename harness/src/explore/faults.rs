@@ -37,7 +37,7 @@ pub(super) fn faults(
 
 /// Every fault kind that applies to `kind` with its weight. A network or apiserver kind
 /// weighs 1; a controller's own faults (slow or failing reconciles, only for controllers)
-/// 3 each, as most controller bugs need them; so do the faults aimed at a user's
+/// 3 each (flaky reconciles 2), as most controller bugs need them; so do the faults aimed at a user's
 /// controller (intermediate, stale and unobserved state, the last on one of `targets`, the
 /// objects its workload writes). **A new fault kind** is one line here.
 pub(super) fn fault_kinds(
@@ -62,10 +62,16 @@ pub(super) fn fault_kinds(
         (1, g.http_errors()),
         (1, g.slow_responses()),
         (1, g.crash_subject()),
+        (1, g.watch_errors()),
     ];
+    // A user's controller has no handler the harness can slow down.
+    if kind != SubjectKind::Operator {
+        kinds.push((1, g.slow_handler()));
+    }
     if kind == SubjectKind::Controller {
         kinds.push((3, g.slow_reconcile()));
         kinds.push((3, g.reconcile_errors()));
+        kinds.push((2, g.flaky_reconciles()));
     }
     if kind == SubjectKind::Operator {
         kinds.push((3, g.crash_after_write()));
@@ -238,6 +244,30 @@ impl Gen {
             .boxed()
     }
 
+    /// In-stream `ERROR`s with a server-side code (the RV is fine: the client must resume).
+    fn watch_errors(self) -> BoxedStrategy<Fault> {
+        let code = prop_oneof![Just(500u16), Just(503), Just(504)];
+        let retry_after = prop::option::of((1u64..=5).prop_map(Dur::secs));
+        (self.at(), code, retry_after, replica())
+            .prop_map(|(at, code, retry_after, replica)| Fault::WatchErrors {
+                at,
+                code,
+                retry_after,
+                replica,
+            })
+            .boxed()
+    }
+
+    fn slow_handler(self) -> BoxedStrategy<Fault> {
+        (self.at(), self.len(), 50u64..=2000)
+            .prop_map(|(at, for_, ms)| Fault::SlowHandler {
+                at,
+                for_,
+                delay: Dur::millis(ms),
+            })
+            .boxed()
+    }
+
     fn slow_responses(self) -> BoxedStrategy<Fault> {
         (self.at(), self.len(), 1u64..=10, requests())
             .prop_map(|(at, for_, s, requests)| Fault::SlowResponses {
@@ -291,6 +321,17 @@ impl Gen {
                 at,
                 for_,
                 delay: Dur::secs(s),
+                key,
+            })
+            .boxed()
+    }
+
+    fn flaky_reconciles(self) -> BoxedStrategy<Fault> {
+        (self.at(), self.len(), 1u32..=6, key())
+            .prop_map(|(at, for_, tenths, key)| Fault::FlakyReconciles {
+                at,
+                for_,
+                rate: f64::from(tenths) / 10.0,
                 key,
             })
             .boxed()
@@ -370,8 +411,11 @@ mod tests {
     #[test]
     fn controller_faults_are_generated_for_controllers_only() {
         let informer = drawn(SubjectKind::Informer);
-        assert!(!informer.contains("slow_reconcile") && !informer.contains("reconcile_errors"));
-        assert_eq!(informer.len() + 5, schema_fault_tags().len());
+        for only in ["slow_reconcile", "reconcile_errors", "flaky_reconciles"] {
+            assert!(!informer.contains(only), "{only}");
+        }
+        // The three controller faults and the three aimed at user controllers.
+        assert_eq!(informer.len() + 6, schema_fault_tags().len());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
     );
     let writes = prop::collection::vec(write(max_s), 0..=profile::MAX_WRITES);
     let churn = prop::option::weighted(0.3, churn(max_s));
+    // A replica left behind for the whole run, in a quarter of the multi-replica cases:
+    // which replica, and when the others expire their watches.
+    let lagging = prop::option::weighted(0.25, (0usize..3, 0..max_s));
     (
         10u64..=max_s,
         cluster,
@@ -54,16 +57,53 @@ pub fn strategy(subject: &'static Descriptor) -> BoxedStrategy<Scenario> {
         churn,
         faults(kind, max_s, &[]),
         knobs,
+        lagging,
     )
         .prop_map(
-            move |(duration, cluster, objects, mut workload, churn, faults, knobs)| {
+            move |(duration, cluster, objects, mut workload, churn, faults, knobs, lagging)| {
                 workload.extend(churn);
+                let (faults, knobs) = lagging_replica(lagging, cluster.0, duration, faults, knobs);
                 let mut s = assemble(subject, duration, cluster, objects, workload, faults, knobs);
                 fit(&mut s);
                 s
             },
         )
         .boxed()
+}
+
+/// The three parts of k/k #59848 together, which independent draws almost never combine: a
+/// replica that stays behind (its watch cache paused from the start to the end), requests
+/// that land on it (one request per connection, spread over the replicas, not pinned), and
+/// a 410 meanwhile (every watch expired at `expire_at`). A reflector that relists from
+/// `"0"` after the 410 may get the frozen replica's old state. It takes two of the case's
+/// fault slots.
+fn lagging_replica(
+    lagging: Option<(usize, u64)>,
+    replicas: usize,
+    duration: u64,
+    mut faults: Vec<Fault>,
+    knobs: Knobs,
+) -> (Vec<Fault>, Knobs) {
+    let Some((r, expire_at)) = lagging.filter(|_| replicas > 1) else {
+        return (faults, knobs);
+    };
+    faults.truncate(profile::MAX_FAULTS - 2);
+    let frozen = Fault::CachePause {
+        at: Dur::secs(0),
+        for_: Dur::secs(duration),
+        replica: Some(r % replicas),
+    };
+    let expire = Fault::ExpireWatches {
+        at: Dur::secs(expire_at),
+        replica: None,
+    };
+    faults.splice(0..0, [frozen, expire]);
+    let (workers, max_retries, policy, _) = knobs;
+    let policy = match policy {
+        ReplicaChoice::Pinned => ReplicaChoice::RoundRobin,
+        p => p,
+    };
+    (faults, (workers, max_retries, policy, false))
 }
 
 /// A generated case's parts as a scenario (sources labelled for the mirror controller).
@@ -105,6 +145,7 @@ fn assemble(
                 keep_alive,
                 ..subject_config(subject.kind, workers, max_retries, policy)
             },
+            external: None,
         },
         faults,
         expect: Expect {
@@ -135,7 +176,10 @@ fn subject_config(
             max_retries,
             ..base
         },
-        SubjectKind::Watcher | SubjectKind::Informer | SubjectKind::Operator => base,
+        SubjectKind::Watcher
+        | SubjectKind::Informer
+        | SubjectKind::Operator
+        | SubjectKind::External => base,
     }
 }
 

@@ -63,6 +63,7 @@ pub(super) fn strategy(
                         name: subject.name.to_string(),
                         clients: 1,
                         hosts: 1,
+                        external: None,
                         config: SubjectConfig {
                             keep_alive,
                             ..SubjectConfig::default()

@@ -1,6 +1,9 @@
-//! The fault interpreter: applies each fault of the timeline to the turmoil network, the
-//! apiserver, or the controller controls when it starts, and heals it when it ends. One arm
-//! per fault kind in [`Interpreter::begin`] and in [`Interpreter::end`], both exhaustive.
+//! The fault interpreter: applies each fault of the timeline when it starts and heals it when
+//! it ends. One arm per fault kind in [`Interpreter::begin`] and in [`Interpreter::end`], both
+//! exhaustive. What a fault does to the server (compaction, watch faults, cache lag and
+//! pause, HTTP hooks) is the same everywhere; what it does to the links and processes around
+//! the server is the [`Target`]'s: turmoil's network in a simulated run ([`World`]), the real
+//! sockets of `kube-chaos serve` when a scenario is played on the wall clock.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,8 +22,7 @@ use super::WriteLog;
 /// turmoil's default per-message latency bound (restored after a latency fault).
 const DEFAULT_MAX_LATENCY: Duration = Duration::from_millis(100);
 
-/// The interpreter's state: hooks to remove when their fault ends, crashes waiting for a
-/// write, restarts waiting for their time, objects an unobserved-state fault took away.
+/// The interpreter's state: hooks to remove when their fault ends.
 #[derive(Debug, Default)]
 pub struct Interpreter {
     hooks: BTreeMap<usize, HookId>,
@@ -32,7 +34,52 @@ pub struct Interpreter {
     taken: BTreeMap<usize, Arc<serde_json::Value>>,
 }
 
-/// What the interpreter acts on.
+/// A network fault on the links between the subject and the apiserver replicas.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Link {
+    /// Nothing gets through either way, silently.
+    Partition,
+    /// Nothing gets through in one direction.
+    Oneway(Direction),
+    /// Everything is held, then delivered in order when healed.
+    Hold,
+    /// Every message takes this long.
+    Latency(Duration),
+    /// The link breaks with this probability per step.
+    Loss(f64),
+}
+
+/// What the interpreter acts on besides the server: the links and processes around it.
+pub trait Target {
+    /// The apiserver.
+    fn server(&self) -> &ApiServer;
+    /// Replicas in the cluster.
+    fn replicas(&self) -> usize;
+    /// The scenario seed (for rate-based faults).
+    fn seed(&self) -> u64;
+    /// Controller fault controls.
+    fn controls(&self) -> &Controls;
+    /// Starts a network fault on the links to `replica` (every replica when `None`).
+    fn cut(&mut self, replica: Option<usize>, link: Link);
+    /// Heals a network fault [`Self::cut`] started.
+    fn heal(&mut self, replica: Option<usize>, link: Link);
+    /// Closes every open connection to `replica`.
+    fn reset_connections(&mut self, replica: usize);
+    /// Replica `replica` crashes: its connections close, it stops serving.
+    fn crash_replica(&mut self, replica: usize);
+    /// Replica `replica` comes back with a fresh watch cache.
+    fn restart_replica(&mut self, replica: usize);
+    /// The subjects' processes crash.
+    fn crash_subjects(&mut self);
+    /// The subjects' processes start again.
+    fn restart_subjects(&mut self);
+    /// Time since the start.
+    fn now(&self) -> Duration;
+    /// The subjects' write requests the server counted so far.
+    fn subject_writes(&self) -> usize;
+}
+
+/// What the interpreter acts on in a simulated run.
 pub struct World<'a, 'b> {
     /// The network.
     pub sim: &'a mut turmoil::Sim<'b>,
@@ -44,24 +91,17 @@ pub struct World<'a, 'b> {
     pub subject_hosts: &'a [String],
     /// Closes the subjects' connections before a crash.
     pub subject_kill: &'a Kill,
-    /// The subjects' write requests as the server counted them.
-    pub subject_writes: &'a WriteLog,
     /// Replicas in the cluster.
     pub replicas: usize,
     /// The scenario seed (for rate-based faults).
     pub seed: u64,
+    /// The subjects' write requests as the server counted them.
+    pub subject_writes: &'a WriteLog,
 }
 
 impl World<'_, '_> {
     fn replicas_of(&self, replica: Option<usize>) -> Vec<usize> {
-        replica.map_or_else(|| (0..self.replicas).collect(), |r| vec![r])
-    }
-
-    /// `f` on every targeted replica of the server.
-    fn each_replica(&self, replica: Option<usize>, f: impl Fn(&ApiServer, usize)) {
-        for r in self.replicas_of(replica) {
-            f(self.server, r);
-        }
+        replicas_of(self.replicas, replica)
     }
 
     /// `f` on every (subject host, replica host) link.
@@ -78,17 +118,109 @@ impl World<'_, '_> {
     }
 }
 
+/// The replicas a fault targets: `replica`, or all `n`.
+pub fn replicas_of(n: usize, replica: Option<usize>) -> Vec<usize> {
+    replica.map_or_else(|| (0..n).collect(), |r| vec![r])
+}
+
+impl Target for World<'_, '_> {
+    fn server(&self) -> &ApiServer {
+        self.server
+    }
+    fn replicas(&self) -> usize {
+        self.replicas
+    }
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+    fn controls(&self) -> &Controls {
+        self.controls
+    }
+    fn cut(&mut self, replica: Option<usize>, link: Link) {
+        self.each_link(replica, |s, a, b| match link {
+            Link::Partition => s.partition(a, b),
+            Link::Oneway(Direction::ToApiserver) => s.partition_oneway(a, b),
+            Link::Oneway(Direction::FromApiserver) => s.partition_oneway(b, a),
+            Link::Hold => s.hold(a, b),
+            Link::Latency(d) => s.set_link_latency(a, b, d),
+            Link::Loss(rate) => s.set_link_fail_rate(a, b, rate),
+        })
+    }
+    fn heal(&mut self, replica: Option<usize>, link: Link) {
+        self.each_link(replica, |s, a, b| match link {
+            Link::Partition => s.repair(a, b),
+            Link::Oneway(Direction::ToApiserver) => s.repair_oneway(a, b),
+            Link::Oneway(Direction::FromApiserver) => s.repair_oneway(b, a),
+            Link::Hold => s.release(a, b),
+            Link::Latency(_) => {
+                s.set_link_latency(a, b, Duration::ZERO);
+                s.set_link_max_message_latency(a, b, DEFAULT_MAX_LATENCY);
+            }
+            Link::Loss(_) => {
+                s.set_link_fail_rate(a, b, 0.0);
+                s.repair(a, b);
+            }
+        })
+    }
+    fn reset_connections(&mut self, replica: usize) {
+        self.server.reset_connections(replica);
+    }
+    fn crash_replica(&mut self, replica: usize) {
+        crate::sim::crash_replica(self.sim, self.server, replica)
+    }
+    fn restart_replica(&mut self, replica: usize) {
+        self.sim.bounce(replica_host(replica))
+    }
+    fn crash_subjects(&mut self) {
+        crash_subjects(self)
+    }
+    fn restart_subjects(&mut self) {
+        for h in self.subject_hosts {
+            self.sim.bounce(h.as_str());
+        }
+    }
+    fn now(&self) -> Duration {
+        self.sim.elapsed()
+    }
+    fn subject_writes(&self) -> usize {
+        self.subject_writes.count()
+    }
+}
+
+/// The network fault a fault is, if it is one.
+fn link_of(f: &Fault) -> Option<(Option<usize>, Link)> {
+    match f {
+        Fault::Partition { replica, .. } => Some((*replica, Link::Partition)),
+        Fault::PartitionOneway {
+            replica, direction, ..
+        } => Some((*replica, Link::Oneway(*direction))),
+        Fault::Hold { replica, .. } => Some((*replica, Link::Hold)),
+        Fault::Latency {
+            replica, latency, ..
+        } => Some((*replica, Link::Latency(latency.0))),
+        Fault::Loss { replica, rate, .. } => Some((*replica, Link::Loss(*rate))),
+        _ => None,
+    }
+}
+
+/// `f` on every targeted replica of the server.
+fn each_replica(w: &impl Target, replica: Option<usize>, f: impl Fn(&ApiServer, usize)) {
+    for r in replicas_of(w.replicas(), replica) {
+        f(w.server(), r);
+    }
+}
+
 impl Interpreter {
     /// Acts on what is due between steps rather than at a time of the timeline (a crash
-    /// after the subject's k-th write, a restart after it).
-    /// Returns what it did, for the trace.
-    pub fn poll(&mut self, w: &mut World<'_, '_>) -> Vec<String> {
+    /// after the subject's k-th write, a restart after it). Returns what it did, for the
+    /// trace.
+    pub fn poll(&mut self, w: &mut impl Target) -> Vec<String> {
         let mut done = Vec::new();
-        let now = w.sim.elapsed();
-        let writes = w.subject_writes.count();
+        let now = w.now();
+        let writes = w.subject_writes();
         if let Some(k) = self.armed.iter().position(|(n, _)| writes >= *n) {
             let (n, downtime) = self.armed.remove(k);
-            crash_subjects(w);
+            w.crash_subjects();
             self.restart_at = Some(now + downtime);
             done.push(format!(
                 "crash_after_write: crashed after write {n} of the run"
@@ -96,48 +228,42 @@ impl Interpreter {
         }
         if self.restart_at.is_some_and(|t| now >= t) {
             self.restart_at = None;
-            for h in w.subject_hosts {
-                w.sim.bounce(h.as_str());
-            }
+            w.restart_subjects();
             done.push("subject restarted".into());
         }
         done
     }
 
     /// Starts fault `i`.
-    pub fn begin(&mut self, w: &mut World<'_, '_>, i: usize, f: &Fault) {
+    pub fn begin(&mut self, w: &mut impl Target, i: usize, f: &Fault) {
         match f {
-            Fault::Partition { replica, .. } => w.each_link(*replica, |s, a, b| s.partition(a, b)),
-            Fault::PartitionOneway {
-                replica, direction, ..
-            } => w.each_link(*replica, |s, a, b| match direction {
-                Direction::ToApiserver => s.partition_oneway(a, b),
-                Direction::FromApiserver => s.partition_oneway(b, a),
-            }),
-            Fault::Hold { replica, .. } => w.each_link(*replica, |s, a, b| s.hold(a, b)),
-            Fault::Latency {
-                replica, latency, ..
-            } => w.each_link(*replica, |s, a, b| s.set_link_latency(a, b, latency.0)),
-            Fault::Loss { replica, rate, .. } => {
-                w.each_link(*replica, |s, a, b| s.set_link_fail_rate(a, b, *rate))
+            Fault::Partition { .. }
+            | Fault::PartitionOneway { .. }
+            | Fault::Hold { .. }
+            | Fault::Latency { .. }
+            | Fault::Loss { .. } => {
+                let (replica, link) = link_of(f).expect("a network fault");
+                w.cut(replica, link)
             }
             Fault::ConnectionReset { replica, .. } => {
-                w.each_replica(*replica, ApiServer::reset_connections)
+                for r in replicas_of(w.replicas(), *replica) {
+                    w.reset_connections(r);
+                }
             }
-            Fault::CrashReplica { replica, .. } => {
-                crate::sim::crash_replica(w.sim, w.server, *replica)
-            }
+            Fault::CrashReplica { replica, .. } => w.crash_replica(*replica),
             Fault::CacheLag { replica, lag, .. } => {
-                w.each_replica(*replica, |s, r| s.set_cache_lag(r, lag.0))
+                each_replica(w, *replica, |s, r| s.set_cache_lag(r, lag.0))
             }
-            Fault::CachePause { replica, .. } => w.each_replica(*replica, ApiServer::pause_cache),
+            Fault::CachePause { replica, .. } => each_replica(w, *replica, ApiServer::pause_cache),
             Fault::Compact { .. } => {
-                w.server.compact_all();
+                w.server().compact_all();
             }
             Fault::ExpireWatches { replica, .. } => {
-                w.each_replica(*replica, ApiServer::expire_watches)
+                each_replica(w, *replica, ApiServer::expire_watches)
             }
-            Fault::DropWatches { replica, .. } => w.each_replica(*replica, ApiServer::drop_watches),
+            Fault::DropWatches { replica, .. } => {
+                each_replica(w, *replica, ApiServer::drop_watches)
+            }
             Fault::HttpErrors {
                 code,
                 rate,
@@ -145,28 +271,28 @@ impl Interpreter {
                 requests,
                 ..
             } => {
-                let hook = error_hook(w.seed ^ i as u64, *code, *rate, *retry_after, *requests);
-                self.hooks.insert(i, w.server.add_hook(hook));
+                let hook = error_hook(w.seed() ^ i as u64, *code, *rate, *retry_after, *requests);
+                self.hooks.insert(i, w.server().add_hook(hook));
             }
             Fault::SlowResponses {
                 delay, requests, ..
             } => {
                 let hook = delay_hook(delay.0, *requests);
-                self.hooks.insert(i, w.server.add_hook(hook));
+                self.hooks.insert(i, w.server().add_hook(hook));
             }
             Fault::SlowReconcile { key, delay, .. } => {
-                w.controls.slow_down(i, key.clone(), delay.0)
+                w.controls().slow_down(i, key.clone(), delay.0)
             }
             Fault::ReconcileErrors {
                 key, class, times, ..
-            } => w.controls.fail(key.clone(), *class, *times),
-            Fault::CrashSubject { .. } => crash_subjects(w),
+            } => w.controls().fail(key.clone(), *class, *times),
+            Fault::CrashSubject { .. } => w.crash_subjects(),
             Fault::CrashAfterWrite {
                 writes,
                 restart_after,
                 ..
             } => {
-                let trigger = w.subject_writes.count() + *writes as usize;
+                let trigger = w.subject_writes() + *writes as usize;
                 self.armed.push((trigger, restart_after.0));
             }
             Fault::StaleRestart {
@@ -174,75 +300,93 @@ impl Interpreter {
                 restart_after,
                 ..
             } => {
-                w.each_replica(*replica, ApiServer::pause_cache);
-                crash_subjects(w);
-                self.restart_at = Some(w.sim.elapsed() + restart_after.0);
+                each_replica(w, *replica, ApiServer::pause_cache);
+                w.crash_subjects();
+                self.restart_at = Some(w.now() + restart_after.0);
             }
             Fault::UnobservedState { target, .. } => {
-                (0..w.replicas).for_each(|r| w.server.pause_cache(r));
-                if let Some(obj) = take(w.server, target) {
+                each_replica(w, None, ApiServer::pause_cache);
+                if let Some(obj) = take(w.server(), target) {
                     self.taken.insert(i, obj);
                 }
+            }
+            Fault::WatchErrors {
+                replica,
+                code,
+                retry_after,
+                ..
+            } => error_watches(w, *replica, *code, *retry_after),
+            Fault::SlowHandler { delay, .. } => w.controls().slow_handler(i, delay.0),
+            Fault::FlakyReconciles { key, rate, .. } => {
+                let seed = w.seed() ^ i as u64;
+                w.controls().flaky(i, key.clone(), *rate, seed)
             }
         }
     }
 
     /// Ends fault `i` (heals what `begin` broke; instant faults have nothing to heal).
-    pub fn end(&mut self, w: &mut World<'_, '_>, i: usize, f: &Fault) {
+    pub fn end(&mut self, w: &mut impl Target, i: usize, f: &Fault) {
         match f {
-            Fault::Partition { replica, .. } => w.each_link(*replica, |s, a, b| s.repair(a, b)),
-            Fault::PartitionOneway {
-                replica, direction, ..
-            } => w.each_link(*replica, |s, a, b| match direction {
-                Direction::ToApiserver => s.repair_oneway(a, b),
-                Direction::FromApiserver => s.repair_oneway(b, a),
-            }),
-            Fault::Hold { replica, .. } => w.each_link(*replica, |s, a, b| s.release(a, b)),
-            Fault::Latency { replica, .. } => w.each_link(*replica, |s, a, b| {
-                s.set_link_latency(a, b, Duration::ZERO);
-                s.set_link_max_message_latency(a, b, DEFAULT_MAX_LATENCY);
-            }),
-            Fault::Loss { replica, .. } => w.each_link(*replica, |s, a, b| {
-                s.set_link_fail_rate(a, b, 0.0);
-                s.repair(a, b);
-            }),
-            Fault::CrashReplica { replica, .. } => w.sim.bounce(replica_host(*replica)),
-            Fault::CacheLag { replica, .. } => {
-                let lag = w.server.config().watch_cache_lag;
-                w.each_replica(*replica, |s, r| s.set_cache_lag(r, lag))
+            Fault::Partition { .. }
+            | Fault::PartitionOneway { .. }
+            | Fault::Hold { .. }
+            | Fault::Latency { .. }
+            | Fault::Loss { .. } => {
+                let (replica, link) = link_of(f).expect("a network fault");
+                w.heal(replica, link)
             }
-            Fault::CachePause { replica, .. } => w.each_replica(*replica, ApiServer::resume_cache),
+            Fault::CrashReplica { replica, .. } => w.restart_replica(*replica),
+            Fault::CacheLag { replica, .. } => {
+                let lag = w.server().config().watch_cache_lag;
+                each_replica(w, *replica, |s, r| s.set_cache_lag(r, lag))
+            }
+            Fault::CachePause { replica, .. } => each_replica(w, *replica, ApiServer::resume_cache),
             Fault::HttpErrors { .. } | Fault::SlowResponses { .. } => {
                 if let Some(id) = self.hooks.remove(&i) {
-                    w.server.remove_hook(id);
+                    w.server().remove_hook(id);
                 }
             }
-            Fault::SlowReconcile { .. } => w.controls.end_slow_down(i),
-            Fault::CrashSubject { .. } => {
-                for h in w.subject_hosts {
-                    w.sim.bounce(h.as_str());
-                }
-            }
+            Fault::SlowReconcile { .. } => w.controls().end_slow_down(i),
+            Fault::CrashSubject { .. } => w.restart_subjects(),
             Fault::StaleRestart { replica, .. } => {
-                w.each_replica(*replica, ApiServer::resume_cache)
+                each_replica(w, *replica, ApiServer::resume_cache)
             }
             Fault::UnobservedState { .. } => {
                 if let Some(obj) = self.taken.remove(&i) {
-                    give_back(w.server, &obj);
+                    give_back(w.server(), &obj);
                 }
-                w.server.compact_all();
-                for r in 0..w.replicas {
-                    w.server.resume_cache(r);
-                    w.server.reset_cache(r);
+                w.server().compact_all();
+                for r in 0..w.replicas() {
+                    w.server().resume_cache(r);
+                    w.server().reset_cache(r);
                 }
             }
+            Fault::SlowHandler { .. } => w.controls().end_slow_handler(i),
+            Fault::FlakyReconciles { .. } => w.controls().end_flaky(i),
             Fault::ConnectionReset { .. }
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
             | Fault::ReconcileErrors { .. }
-            | Fault::CrashAfterWrite { .. } => {}
+            | Fault::CrashAfterWrite { .. }
+            | Fault::WatchErrors { .. } => {}
         }
+    }
+}
+
+/// Every open watch on the targeted replicas gets an in-stream `ERROR` with `code`.
+fn error_watches(w: &impl Target, replica: Option<usize>, code: u16, retry: Option<Dur>) {
+    let retry = retry.map(retry_after_seconds);
+    each_replica(w, replica, |s, r| s.error_watches(r, code, retry));
+}
+
+/// The subjects' processes crash: their connections close first (in a fixed order), then
+/// turmoil drops their tasks.
+fn crash_subjects(w: &mut World<'_, '_>) {
+    w.subject_kill.fire();
+    let _ = w.sim.step();
+    for h in w.subject_hosts {
+        w.sim.crash(h.as_str());
     }
 }
 
@@ -301,16 +445,6 @@ fn give_back(server: &ApiServer, obj: &serde_json::Value) {
     }
 }
 
-/// The subjects' processes crash: their connections close first (in a fixed order), then
-/// turmoil drops their tasks.
-fn crash_subjects(w: &mut World<'_, '_>) {
-    w.subject_kill.fire();
-    let _ = w.sim.step();
-    for h in w.subject_hosts {
-        w.sim.crash(h.as_str());
-    }
-}
-
 fn matches(requests: Requests, r: &RequestInfo) -> bool {
     let write = !matches!(r.method.as_str(), "GET" | "HEAD");
     match requests {
@@ -340,15 +474,13 @@ fn error_hook(
         if !matches(requests, r) || !rng.lock().expect("rng lock").random_bool(rate) {
             return Verdict::Pass;
         }
-        let reason = match code {
-            429 => "TooManyRequests",
-            500 => "InternalError",
-            503 => "ServiceUnavailable",
-            _ => "Timeout",
-        };
-        let mut e = ApiError::other(code, reason, format!("injected {code} {reason}"));
-        e.retry_after_seconds =
-            retry_after.map(|d| u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX));
+        let mut e = ApiError::injected(code);
+        e.retry_after_seconds = retry_after.map(retry_after_seconds);
         Verdict::Respond(e)
     }
+}
+
+/// A `Retry-After` as whole seconds (at least one).
+fn retry_after_seconds(d: Dur) -> u32 {
+    u32::try_from(d.0.as_secs().max(1)).unwrap_or(u32::MAX)
 }

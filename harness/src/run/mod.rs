@@ -10,6 +10,8 @@
 //!   writes counted at the server, the sampled condition, the `differential` baseline.
 //! - `runner`: the simulation loop, subject hosts, evidence and counters.
 //! - `report`: verdicts, counters, the trace, rendered as stable text.
+//! - `served`: a scenario played on the wall clock against `kube-chaos serve` and real
+//!   clients, judged from what the server saw.
 //! - `determinism`: the divergence finder — two runs of one seed, the first line where
 //!   they differ.
 
@@ -18,6 +20,7 @@ mod interpreter;
 mod operator;
 mod report;
 mod runner;
+mod served;
 mod timeline;
 mod writes;
 
@@ -26,10 +29,11 @@ use std::time::Duration;
 pub use determinism::{
     check_determinism, compare, first_divergence, Determinism, Divergence, DIVERGENCE_CONTEXT_LINES,
 };
-pub use interpreter::{Interpreter, World};
+pub use interpreter::{replicas_of, Interpreter, Link, Target, World};
 pub use operator::{WriteLog, CONDITION_EVERY};
 pub use report::{Report, Uncontrolled, WatchRequest, TRACE_SHOWN_LINES};
 pub use runner::{run, run_with, std_seed, StdRandomness};
+pub use served::{play_served, served_cluster, PlayOptions, ServedTarget};
 pub use timeline::{timeline, Step};
 pub use writes::apply_write;
 
@@ -39,6 +43,11 @@ use crate::subject::UnknownSubject;
 /// Why a run could not happen (the world refused the scenario).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The scenario's subject is `external`: real clients, played by `kube-chaos serve`.
+    #[error(
+        "subject \"external\" is real clients: play it with `kube-chaos serve --scenario FILE`"
+    )]
+    External,
     /// The scenario names a subject the registry does not know.
     #[error(transparent)]
     Subject(#[from] UnknownSubject),

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::check::WatchRequest;
+
 use crate::check::Verdict;
 use crate::scenario::Checker;
 use crate::trace::{self, Entry};
@@ -48,17 +50,6 @@ pub struct Report {
     pub uncontrolled: Uncontrolled,
     /// Every live object at the end (runs of a user's controller only; not rendered).
     pub end_state: Vec<Arc<serde_json::Value>>,
-}
-
-/// A watch request as the apiserver saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchRequest {
-    /// Simulated time since the start.
-    pub at: Duration,
-    /// The replica that served it.
-    pub replica: usize,
-    /// The `timeoutSeconds` it asked for (0 when none).
-    pub timeout_seconds: u64,
 }
 
 /// Sources of non-determinism a run used that are counted, not seeded (see

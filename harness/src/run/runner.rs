@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::interpreter::{Interpreter, World};
+use super::interpreter::{Interpreter, Target, World};
 use super::operator::{self, UserRun, WriteLog};
 use super::report::{Report, Uncontrolled, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
 use super::RunError;
-use crate::apiserver::{ApiServer, RequestInfo, Stats, StoreEvent, Verdict};
+use crate::apiserver::{ApiServer, ClusterConfig, RequestInfo, Stats, StoreEvent, Verdict};
 use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
@@ -61,6 +61,9 @@ pub fn run_with(
     seed: Option<u64>,
     randomness: StdRandomness,
 ) -> Result<Report, RunError> {
+    if scenario.subject.is_external() {
+        return Err(RunError::External);
+    }
     let mut scenario = scenario.clone();
     scenario.seed = seed.unwrap_or(scenario.seed);
     let subject = registry().get(&scenario.subject.name)?;
@@ -122,17 +125,16 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         watch_log: &client_watches,
     };
     let hosts = spawn_subjects(s, subject, &mut sim, &world);
-    let mut driven = Driven {
+    let driven = Driven {
         server: &server,
         recorder: &recorder,
         controls: &controls,
         hosts: &hosts,
         kill: &kill,
         writes: &writes,
-        user: subject.user().map(|u| UserRun::new(u, s.duration.0)),
     };
-    let rate = drive(s, &mut sim, &mut driven)?;
-    let user = driven.user.take();
+    let mut user = subject.user().map(|u| UserRun::new(u, s.duration.0));
+    let rate = drive(s, &mut sim, &driven, &mut user)?;
     let finals = recorder.final_views();
     let objects = server.objects("v1", "ConfigMap");
     let stats = server.stats();
@@ -144,6 +146,12 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
     let history = configmap_history(&server, &recorder, user.is_some());
     let cluster = user.map(|u| u.evidence(&server, &writes, baseline));
     let entries = recorder.entries();
+    let watch_requests = watch_requests.lock().expect("watch log").clone();
+    let expired_sent: Vec<Duration> = server
+        .expired_sent()
+        .into_iter()
+        .map(crate::sim::since_start)
+        .collect();
     let evidence = Evidence {
         scenario: s,
         kind: subject.kind,
@@ -153,9 +161,10 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         objects: &objects,
         watch_rate: rate,
         cluster: cluster.as_ref(),
+        watch_requests: &watch_requests,
+        expired_sent: &expired_sent,
     };
     let verdicts = check::run_all(&evidence);
-    let watch_requests = watch_requests.lock().expect("watch log").clone();
     Ok(Report {
         scenario: s.name.clone(),
         subject: s.subject.name.clone(),
@@ -244,25 +253,30 @@ fn write_record(e: &StoreEvent) -> Record {
 }
 
 fn sim_builder(s: &Scenario) -> SimBuilder {
-    let c = &s.cluster;
     let instances = s.subject.clients * s.subject.hosts;
     let mut b = SimBuilder::new(s.seed)
-        .replicas(c.replicas)
+        .replicas(s.cluster.replicas)
         .duration(s.end() + Duration::from_secs(60))
         .tick(s.tick.0)
-        .cluster(|k| {
-            k.watch_cache_capacity = c.watch_cache_capacity;
-            k.watch_cache_lag = c.watch_cache_lag.0;
-            k.min_request_timeout = c.min_request_timeout.0;
-            k.bookmark_interval = c.bookmark_interval.0;
-            k.compaction_interval = c.compaction_interval.map(|d| d.0);
-            k.record_history = true;
-        });
+        .cluster(|k| configure(k, s));
     b.tcp_capacity = b.tcp_capacity.max(instances * 4);
     b
 }
 
-fn put_objects(s: &Scenario, server: &ApiServer) -> Result<(), RunError> {
+/// The scenario's cluster knobs on a server configuration (history recorded).
+pub(super) fn configure(k: &mut ClusterConfig, s: &Scenario) {
+    let c = &s.cluster;
+    k.replicas = c.replicas;
+    k.watch_cache_capacity = c.watch_cache_capacity;
+    k.watch_cache_lag = c.watch_cache_lag.0;
+    k.min_request_timeout = c.min_request_timeout.0;
+    k.bookmark_interval = c.bookmark_interval.0;
+    k.compaction_interval = c.compaction_interval.map(|d| d.0);
+    k.record_history = true;
+}
+
+/// Creates the scenario's initial ConfigMaps.
+pub(super) fn put_objects(s: &Scenario, server: &ApiServer) -> Result<(), RunError> {
     for (index, o) in s.objects.iter().enumerate() {
         let obj = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -388,8 +402,6 @@ struct Driven<'a> {
     hosts: &'a [String],
     kill: &'a Kill,
     writes: &'a WriteLog,
-    /// A user controller's run (condition samples, deletions), if the subject is one.
-    user: Option<UserRun>,
 }
 
 /// How long a user's controller is given to stop after the shutdown trigger fires.
@@ -400,7 +412,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 fn drive(
     s: &Scenario,
     sim: &mut turmoil::Sim<'_>,
-    d: &mut Driven<'_>,
+    d: &Driven<'_>,
+    user: &mut Option<UserRun>,
 ) -> Result<Option<f64>, RunError> {
     let steps = timeline(s);
     let mut next = 0;
@@ -413,13 +426,23 @@ fn drive(
         d.recorder.set_now(now);
         d.server.observe_elapsed(now);
         while next < steps.len() && steps[next].0 <= now {
-            apply(s, &mut interpreter, sim, d, &steps[next].1, &mut serial);
+            let step = &steps[next].1;
+            let mut w = world(s, sim, d);
+            apply(
+                s,
+                &mut interpreter,
+                &mut w,
+                d.recorder,
+                user.as_mut(),
+                step,
+                &mut serial,
+            );
             next += 1;
         }
         for done in interpreter.poll(&mut world(s, sim, d)) {
             d.recorder.record(None, Record::Fault(done));
         }
-        if let Some(user) = d.user.as_mut() {
+        if let Some(user) = user.as_mut() {
             user.sample(now, d.server, d.recorder);
         }
         if rate_from.is_some_and(|f| now >= f) && watches_at.0.is_none() {
@@ -430,7 +453,7 @@ fn drive(
         }
         step(sim)?;
     }
-    if let Some(user) = d.user.as_mut() {
+    if let Some(user) = user.as_mut() {
         user.freeze(d.server);
         shut_down(sim, d)?;
     }
@@ -483,32 +506,32 @@ fn world<'a, 'b>(s: &Scenario, sim: &'a mut turmoil::Sim<'b>, d: &'a Driven<'a>)
 }
 
 /// Applies one due step: a fault's start or end (traced), or a workload write (a refused
-/// one is traced too).
-fn apply(
+/// one is traced too; a user controller's run notes what a delete takes away).
+pub(super) fn apply(
     s: &Scenario,
     interpreter: &mut Interpreter,
-    sim: &mut turmoil::Sim<'_>,
-    d: &mut Driven<'_>,
+    world: &mut impl Target,
+    recorder: &Recorder,
+    user: Option<&mut UserRun>,
     step: &Step,
     serial: &mut u64,
 ) {
-    let recorder = d.recorder;
     match step {
         Step::Begin(i) => {
             recorder.record(None, Record::Fault(s.faults[*i].describe()));
-            interpreter.begin(&mut world(s, sim, d), *i, &s.faults[*i]);
+            interpreter.begin(world, *i, &s.faults[*i]);
         }
         Step::End(i) => {
             let healed = format!("{} healed", s.faults[*i].tag());
             recorder.record(None, Record::Fault(healed));
-            interpreter.end(&mut world(s, sim, d), *i, &s.faults[*i]);
+            interpreter.end(world, *i, &s.faults[*i]);
         }
         Step::Write(w) => {
             *serial += 1;
-            if let Some(user) = d.user.as_mut() {
-                user.before_write(w, sim.elapsed(), d.server);
+            if let Some(user) = user {
+                user.before_write(w, world.now(), world.server());
             }
-            if let Err(refused) = apply_write(d.server, w, *serial) {
+            if let Err(refused) = apply_write(world.server(), w, *serial) {
                 recorder.record(None, Record::Workload(refused));
             }
         }

@@ -49,11 +49,22 @@ pub enum Checker {
     /// No reconcile is in flight past `expect.stuck_after`, and every change of a reconciled
     /// key is reconciled within `settle`.
     NoStuckReconcile,
+    /// External clients: after a 410 the next request for that resource is a relist.
+    RelistAfterExpired,
+    /// External clients: each client's list rate per resource is within `expect.list_rate`.
+    ListRate,
+    /// External clients: failed requests are retried no sooner than `Retry-After` and not
+    /// in a tight loop.
+    Backoff,
+    /// Every watch asks for a `timeoutSeconds` in `[min_watch_timeout, 2 × min_watch_timeout)`.
+    WatchTimeout,
+    /// A success resets a key's backoff: its next failure is retried after the base delay.
+    BackoffReset,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 16] = [
+    pub const ALL: [Checker; 21] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -70,6 +81,11 @@ impl Checker {
         Checker::NoPanic,
         Checker::WriteRate,
         Checker::NoStuckReconcile,
+        Checker::RelistAfterExpired,
+        Checker::ListRate,
+        Checker::Backoff,
+        Checker::WatchTimeout,
+        Checker::BackoffReset,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -91,6 +107,11 @@ impl Checker {
             Checker::NoPanic => "no_panic",
             Checker::WriteRate => "write_rate",
             Checker::NoStuckReconcile => "no_stuck_reconcile",
+            Checker::RelistAfterExpired => "relist_after_expired",
+            Checker::ListRate => "list_rate",
+            Checker::Backoff => "backoff",
+            Checker::WatchTimeout => "watch_timeout",
+            Checker::BackoffReset => "backoff_reset",
         }
     }
 }
@@ -112,7 +133,8 @@ pub struct Expect {
     /// Longest a version may live unobserved outside fault windows (default 60s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staleness_bound: Option<Dur>,
-    /// Bounds on the watch requests per second measured from `watch_rate.from`.
+    /// Bounds on the watch requests per second measured from `watch_rate.from` (external
+    /// clients: per client and resource; default at most 2/s over the whole run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_rate: Option<RateBounds>,
     /// Most writes per second a user's controller may send once quiet (the second half of
@@ -123,6 +145,10 @@ pub struct Expect {
     /// (default: `settle`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck_after: Option<Dur>,
+    /// External clients: bounds on each client's list requests per second per resource,
+    /// measured from `list_rate.from` (default: at most 2/s over the whole run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_rate: Option<RateBounds>,
 }
 
 /// Expected watch-request rate at the apiserver.

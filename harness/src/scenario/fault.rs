@@ -44,6 +44,14 @@ pub enum ErrorClass {
     Terminal,
 }
 
+impl ErrorClass {
+    /// The text of the error a `reconcile_errors` fault injects (what the controller
+    /// subjects fail with, and what the checkers recognise it by).
+    pub fn injected_message(self) -> String {
+        format!("injected {self:?} error")
+    }
+}
+
 /// One fault (DESIGN.md §5). `replica` absent means every replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -274,6 +282,46 @@ pub enum Fault {
         /// The object deleted and created again.
         target: ObjectRef,
     },
+    /// Every open watch gets an in-stream `ERROR` event whose `Status` has `code` (429,
+    /// 500, 503 or 504), then its stream closes: the RV is still in the window, so a
+    /// client must resume, not relist or give up.
+    WatchErrors {
+        /// When.
+        at: Dur,
+        /// The `Status` code.
+        code: u16,
+        /// `retryAfterSeconds` sent in the `Status`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<Dur>,
+        /// Only this replica.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replica: Option<usize>,
+    },
+    /// While it lasts, each reconcile (of `key`, or any) fails with a retryable error with
+    /// probability `rate`: a flaky dependency, so failures and successes of one key mix.
+    FlakyReconciles {
+        /// Start.
+        at: Dur,
+        /// How long.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// Probability that a reconcile fails, in [0, 1].
+        rate: f64,
+        /// Only this key (`namespace/name`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    /// The subject's handler (its event consumer: a RetryWatcher's reader, an informer's
+    /// handler) takes `delay` per event delivered during the window.
+    SlowHandler {
+        /// Start.
+        at: Dur,
+        /// How long.
+        #[serde(rename = "for")]
+        for_: Dur,
+        /// Time spent per event.
+        delay: Dur,
+    },
 }
 
 impl Fault {
@@ -300,6 +348,9 @@ impl Fault {
             Fault::CrashAfterWrite { .. } => "crash_after_write",
             Fault::StaleRestart { .. } => "stale_restart",
             Fault::UnobservedState { .. } => "unobserved_state",
+            Fault::WatchErrors { .. } => "watch_errors",
+            Fault::SlowHandler { .. } => "slow_handler",
+            Fault::FlakyReconciles { .. } => "flaky_reconciles",
         }
     }
 
@@ -325,7 +376,10 @@ impl Fault {
             | Fault::CrashSubject { at, .. }
             | Fault::CrashAfterWrite { at, .. }
             | Fault::StaleRestart { at, .. }
-            | Fault::UnobservedState { at, .. } => at,
+            | Fault::UnobservedState { at, .. }
+            | Fault::WatchErrors { at, .. }
+            | Fault::SlowHandler { at, .. }
+            | Fault::FlakyReconciles { at, .. } => at,
         }
     }
 
@@ -344,7 +398,9 @@ impl Fault {
             | Fault::SlowResponses { for_, .. }
             | Fault::SlowReconcile { for_, .. }
             | Fault::StaleRestart { for_, .. }
-            | Fault::UnobservedState { for_, .. } => Some(for_),
+            | Fault::UnobservedState { for_, .. }
+            | Fault::SlowHandler { for_, .. }
+            | Fault::FlakyReconciles { for_, .. } => Some(for_),
             Fault::CrashReplica { restart_after, .. }
             | Fault::CrashSubject { restart_after, .. } => Some(restart_after),
             // Its crash happens when the write arrives, not at a time of the timeline.
@@ -353,7 +409,8 @@ impl Fault {
             | Fault::Compact { .. }
             | Fault::ExpireWatches { .. }
             | Fault::DropWatches { .. }
-            | Fault::ReconcileErrors { .. } => None,
+            | Fault::ReconcileErrors { .. }
+            | Fault::WatchErrors { .. } => None,
         }
     }
 
@@ -387,6 +444,7 @@ impl Fault {
             | Fault::ExpireWatches { replica, .. }
             | Fault::DropWatches { replica, .. }
             | Fault::StaleRestart { replica, .. } => Some(ReplicaMut::Optional(replica)),
+            Fault::WatchErrors { replica, .. } => Some(ReplicaMut::Optional(replica)),
             Fault::CrashReplica { replica, .. } => Some(ReplicaMut::One(replica)),
             Fault::Compact { .. }
             | Fault::HttpErrors { .. }
@@ -395,7 +453,9 @@ impl Fault {
             | Fault::ReconcileErrors { .. }
             | Fault::CrashSubject { .. }
             | Fault::CrashAfterWrite { .. }
-            | Fault::UnobservedState { .. } => None,
+            | Fault::UnobservedState { .. }
+            | Fault::SlowHandler { .. }
+            | Fault::FlakyReconciles { .. } => None,
         }
     }
 
@@ -410,7 +470,9 @@ impl Fault {
     /// Whether it acts on a controller's reconciles (and so applies to controllers only).
     pub fn for_controllers_only(&self) -> bool {
         match self {
-            Fault::SlowReconcile { .. } | Fault::ReconcileErrors { .. } => true,
+            Fault::SlowReconcile { .. }
+            | Fault::ReconcileErrors { .. }
+            | Fault::FlakyReconciles { .. } => true,
             Fault::Partition { .. }
             | Fault::PartitionOneway { .. }
             | Fault::Hold { .. }
@@ -428,7 +490,9 @@ impl Fault {
             | Fault::CrashSubject { .. }
             | Fault::CrashAfterWrite { .. }
             | Fault::StaleRestart { .. }
-            | Fault::UnobservedState { .. } => false,
+            | Fault::UnobservedState { .. }
+            | Fault::WatchErrors { .. }
+            | Fault::SlowHandler { .. } => false,
         }
     }
 
@@ -436,12 +500,16 @@ impl Fault {
     /// replica are checked against the scenario by validation.
     pub fn invalid_value(&self) -> Option<(&'static str, String)> {
         match self {
-            Fault::Loss { rate, .. } | Fault::HttpErrors { rate, .. }
+            Fault::Loss { rate, .. }
+            | Fault::HttpErrors { rate, .. }
+            | Fault::FlakyReconciles { rate, .. }
                 if !(0.0..=1.0).contains(rate) =>
             {
                 Some(("rate", format!("must be between 0 and 1, got {rate}")))
             }
-            Fault::HttpErrors { code, .. } if ![429, 500, 503, 504].contains(code) => {
+            Fault::HttpErrors { code, .. } | Fault::WatchErrors { code, .. }
+                if ![429, 500, 503, 504].contains(code) =>
+            {
                 Some(("code", format!("must be 429, 500, 503 or 504, got {code}")))
             }
             Fault::ReconcileErrors { times: 0, .. } => Some(("times", "must be at least 1".into())),
@@ -467,7 +535,10 @@ impl Fault {
             | Fault::CrashSubject { .. }
             | Fault::CrashAfterWrite { .. }
             | Fault::StaleRestart { .. }
-            | Fault::UnobservedState { .. } => None,
+            | Fault::UnobservedState { .. }
+            | Fault::WatchErrors { .. }
+            | Fault::SlowHandler { .. }
+            | Fault::FlakyReconciles { .. } => None,
         }
     }
 

@@ -47,7 +47,10 @@ pub use dur::Dur;
 pub use expect::{Checker, Expect, RateBounds};
 pub use fault::{Direction, ErrorClass, Fault, ReplicaMut, Requests};
 pub use objects::{template_copy, ObjectRef, ObjectWrite};
-pub use subject::{Catalog, FirstList, ReplicaChoice, SubjectConfig, SubjectKind, SubjectSpec};
+pub use subject::{
+    Catalog, ClientIdentity, ExternalSpec, FirstList, ReplicaChoice, SubjectConfig, SubjectKind,
+    SubjectSpec, EXTERNAL,
+};
 pub use validate::Invalid;
 pub use workload::{Workload, Write};
 
@@ -293,5 +296,39 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn the_external_subject_needs_no_catalog_and_refuses_what_a_real_client_cannot_take() {
+        let external = |extra: &str| {
+            format!(
+                r#"{{"version": 1, "name": "t", "duration": "10s", "subject": {{"name": "external", "external": {{"identify_by": "connection"}}}}{extra}}}"#
+            )
+        };
+        let s = Scenario::parse(&external(""), "f", &OnlyInformer).unwrap();
+        assert_eq!(s.subject_kind(&OnlyInformer), None, "no catalog holds it");
+        assert!(s.subject.is_external());
+        let err = Scenario::parse(
+            &external(r#", "faults": [{"loss": {"at": "1s", "for": "1s", "rate": 0.5}}]"#),
+            "f",
+            &OnlyInformer,
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "faults[0].loss");
+        assert!(
+            err.message.contains("not emulated at a real socket"),
+            "{}",
+            err.message
+        );
+        let err = Scenario::parse(
+            &external(r#", "faults": [{"crash_subject": {"at": "1s", "restart_after": "1s"}}]"#),
+            "f",
+            &OnlyInformer,
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "faults[0].crash_subject");
+        let on_informer = r#"{"version": 1, "name": "t", "duration": "10s", "subject": {"name": "informer", "external": {}}}"#;
+        let err = Scenario::parse(on_informer, "f", &OnlyInformer).unwrap_err();
+        assert_eq!(err.path, "subject.external");
     }
 }

@@ -18,7 +18,14 @@ pub enum SubjectKind {
     /// A user's own controller: judged only by what the cluster shows (its condition, end
     /// state, deletions, children, writes), since its internals are not recorded.
     Operator,
+    /// A real client in any language, connected to `kube-chaos serve --scenario`: judged
+    /// from what the server saw (the subject named [`EXTERNAL`]).
+    External,
 }
+
+/// The subject name of a scenario played by `kube-chaos serve --scenario` against whatever
+/// clients connect; no catalog holds it.
+pub const EXTERNAL: &str = "external";
 
 /// The subjects a scenario may name: validation asks it whether a name exists and what kind
 /// of subject it is. The harness's registry (`subject::registry()`) is one; a test may bring
@@ -34,7 +41,8 @@ pub trait Catalog {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectSpec {
-    /// A name from `kube-chaos subjects`.
+    /// A name from `kube-chaos subjects`, or `external` for real clients of `kube-chaos serve
+    /// --scenario`.
     pub name: String,
     /// Instances per host.
     #[serde(default = "one")]
@@ -45,6 +53,42 @@ pub struct SubjectSpec {
     /// Knobs (each subject reads those that apply to it).
     #[serde(default)]
     pub config: SubjectConfig,
+    /// For the `external` subject: how its clients are told apart, and where one reports
+    /// its cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSpec>,
+}
+
+impl SubjectSpec {
+    /// Whether the subject is the [`EXTERNAL`] one (real clients of `kube-chaos serve`).
+    pub fn is_external(&self) -> bool {
+        self.name == EXTERNAL
+    }
+}
+
+/// How `kube-chaos serve --scenario` tells its clients apart and reads a client's cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// One client per `User-Agent` (the default: it survives reconnects) or per TCP
+    /// connection.
+    #[serde(default)]
+    pub identify_by: ClientIdentity,
+    /// A file the client writes with one `namespace/name resourceVersion` line per
+    /// ConfigMap it holds; when given, `no_event_loss` compares it with the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_file: Option<String>,
+}
+
+/// What makes two requests come from the same external client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientIdentity {
+    /// The `User-Agent` header.
+    #[default]
+    UserAgent,
+    /// The TCP connection (every reconnect is a new client).
+    Connection,
 }
 
 fn one() -> usize {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::apiserver::{invalid_name, LabelSelector};
 
 use super::{
-    Catalog, Dur, Fault, Scenario, SubjectKind, Workload, MAX_INSTANCES, MAX_SIMULATED,
-    SCENARIO_VERSION,
+    Catalog, Dur, Fault, RateBounds, Scenario, SubjectKind, Workload, EXTERNAL, MAX_INSTANCES,
+    MAX_SIMULATED, SCENARIO_VERSION,
 };
 
 /// A failed check: the JSON path of the field and what is wrong with it.
@@ -118,6 +118,16 @@ fn cluster(s: &Scenario) -> Result<(), Invalid> {
 /// The subject's name, counts and knobs; returns its kind.
 fn subject_spec(s: &Scenario, subjects: &dyn Catalog) -> Result<SubjectKind, Invalid> {
     let sub = &s.subject;
+    if sub.is_external() {
+        subject_counts(s)?;
+        return Ok(SubjectKind::External);
+    }
+    if sub.external.is_some() {
+        return Err(Invalid {
+            path: "subject.external".into(),
+            message: format!("is for the {EXTERNAL:?} subject only, not {:?}", sub.name),
+        });
+    }
     let Some(kind) = subjects.kind_of(&sub.name) else {
         return Err(Invalid {
             path: "subject.name".into(),
@@ -288,9 +298,29 @@ fn fault(s: &Scenario, kind: SubjectKind, i: usize, f: &Fault) -> Result<(), Inv
             ),
         );
     }
+    if kind == SubjectKind::External {
+        external_fault(&p, f)?;
+    }
     match f.invalid_value() {
         Some((field, message)) => bad(format!("{p}.{field}"), message),
         None => Ok(()),
+    }
+}
+
+/// Faults that `kube-chaos serve` cannot apply to a real client.
+fn external_fault(p: &str, f: &Fault) -> Result<(), Invalid> {
+    match f {
+        Fault::CrashSubject { .. } | Fault::CrashAfterWrite { .. } | Fault::StaleRestart { .. } => {
+            bad(
+                p,
+                "the external client's process is not ours to crash (restart it from your test)",
+            )
+        }
+        Fault::Loss { .. } => bad(
+            p,
+            "is not emulated at a real socket (use partition, latency or connection_reset)",
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -300,16 +330,20 @@ fn expect(s: &Scenario) -> Result<(), Invalid> {
             return bad("expect.write_rate", format!("must be above 0, got {r}"));
         }
     }
-    if let Some(r) = &s.expect.watch_rate {
-        if !(r.min.is_finite() && r.max.is_finite() && 0.0 <= r.min && r.min <= r.max) {
-            return bad("expect.watch_rate", "needs 0 <= min <= max");
-        }
-        if r.from.0 >= s.duration.0 {
-            return bad(
-                "expect.watch_rate.from",
-                "must be before the end of `duration`",
-            );
-        }
+    rate_bounds(s, "watch_rate", s.expect.watch_rate.as_ref())?;
+    rate_bounds(s, "list_rate", s.expect.list_rate.as_ref())
+}
+
+fn rate_bounds(s: &Scenario, field: &str, r: Option<&RateBounds>) -> Result<(), Invalid> {
+    let Some(r) = r else { return Ok(()) };
+    if !(r.min.is_finite() && r.max.is_finite() && 0.0 <= r.min && r.min <= r.max) {
+        return bad(format!("expect.{field}"), "needs 0 <= min <= max");
+    }
+    if r.from.0 >= s.duration.0 {
+        return bad(
+            format!("expect.{field}.from"),
+            "must be before the end of `duration`",
+        );
     }
     Ok(())
 }

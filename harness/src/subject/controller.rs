@@ -25,8 +25,8 @@ use crate::trace::{self, Record, Recorder};
 /// A reconcile failure: injected by a fault, or the mirror's own.
 #[derive(Debug, thiserror::Error)]
 pub enum SubjectError {
-    /// Injected by a `reconcile_errors` fault.
-    #[error("injected {0:?} error")]
+    /// Injected by a `reconcile_errors` fault (its text is `ErrorClass::injected_message`).
+    #[error("{}", .0.injected_message())]
     Injected(scenario::ErrorClass),
     /// The mirror reconcile failed.
     #[error(transparent)]

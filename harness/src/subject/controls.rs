@@ -1,13 +1,20 @@
-//! The controller faults in force, shared between the fault interpreter (which turns them on
-//! and off) and the controller subjects (which consult them on every reconcile).
+//! The subject faults in force, shared between the fault interpreter (which turns them on
+//! and off) and the subjects (which consult them on every reconcile or delivered event).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use crate::scenario::ErrorClass;
+
+/// A window of flaky reconciles: (fault index, only this key, failure rate, its draws).
+type Flaky = (usize, Option<String>, f64, ChaCha8Rng);
 
 #[derive(Debug, Default)]
 struct ControlState {
+    flaky: Vec<Flaky>,
     /// (fault index, only this key, added delay)
     slow: Vec<(usize, Option<String>, Duration)>,
     /// (only this key, class, failures left)
@@ -15,6 +22,8 @@ struct ControlState {
     /// The shutdown triggers handed out so far, and whether they fired.
     shutdown: Vec<tokio::sync::watch::Sender<bool>>,
     shutdown_fired: bool,
+    /// (fault index, time per delivered event)
+    slow_handler: Vec<(usize, Duration)>,
 }
 
 /// Controller faults in force (cheap to clone; all clones share them).
@@ -36,6 +45,26 @@ impl Controls {
         self.lock().slow.retain(|(f, _, _)| *f != fault);
     }
 
+    /// Fault `fault` makes the subject's handler take `delay` per event.
+    pub fn slow_handler(&self, fault: usize, delay: Duration) {
+        self.lock().slow_handler.push((fault, delay));
+    }
+
+    /// Fault `fault` ends: events are handled at full speed again.
+    pub fn end_slow_handler(&self, fault: usize) {
+        self.lock().slow_handler.retain(|(f, _)| *f != fault);
+    }
+
+    /// Time the handler takes per event now (the longest slow-down in force).
+    pub fn handler_delay(&self) -> Duration {
+        let st = self.lock();
+        st.slow_handler
+            .iter()
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The next `times` reconciles of `key` (or of any key) fail with a `class` error.
     pub fn fail(&self, key: Option<String>, class: ErrorClass, times: u32) {
         self.lock().errors.push((key, class, times));
@@ -52,15 +81,36 @@ impl Controls {
             .unwrap_or_default()
     }
 
-    /// Whether this reconcile of `key` must fail, and how (consumes one failure).
+    /// Fault `fault` makes each reconcile of `key` (or of any key) fail with probability
+    /// `rate`, drawn from `seed`, until it ends.
+    pub fn flaky(&self, fault: usize, key: Option<String>, rate: f64, seed: u64) {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        self.lock().flaky.push((fault, key, rate, rng));
+    }
+
+    /// Fault `fault` ends: its reconciles no longer fail.
+    pub fn end_flaky(&self, fault: usize) {
+        self.lock().flaky.retain(|(f, ..)| *f != fault);
+    }
+
+    /// Whether this reconcile of `key` must fail, and how (consumes one failure; else the
+    /// first flaky window for the key draws).
     pub fn take_error(&self, key: &str) -> Option<ErrorClass> {
         let mut st = self.lock();
         let slot = st
             .errors
             .iter_mut()
-            .find(|(k, _, n)| *n > 0 && k.as_deref().is_none_or(|k| k == key))?;
-        slot.2 -= 1;
-        Some(slot.1)
+            .find(|(k, _, n)| *n > 0 && k.as_deref().is_none_or(|k| k == key));
+        if let Some(slot) = slot {
+            slot.2 -= 1;
+            return Some(slot.1);
+        }
+        let (_, _, rate, rng) = st
+            .flaky
+            .iter_mut()
+            .find(|(_, k, ..)| k.as_deref().is_none_or(|k| k == key))?;
+        let rate = *rate;
+        rng.random_bool(rate).then_some(ErrorClass::Retryable)
     }
 
     /// A new shutdown trigger for a user's controller (fired by [`Controls::fire_shutdown`],
@@ -103,6 +153,37 @@ mod tests {
         assert_eq!(c.reconcile_delay("default/b"), Duration::from_secs(1));
         c.end_slow_down(1);
         assert_eq!(c.reconcile_delay("default/a"), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_longest_handler_slow_down_wins_until_its_fault_ends() {
+        let c = Controls::default();
+        assert_eq!(c.handler_delay(), Duration::ZERO);
+        c.slow_handler(0, Duration::from_millis(100));
+        c.slow_handler(1, Duration::from_secs(2));
+        assert_eq!(c.handler_delay(), Duration::from_secs(2));
+        c.end_slow_handler(1);
+        assert_eq!(c.handler_delay(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn flaky_reconciles_fail_at_their_rate_from_their_seed_until_they_end() {
+        let draws = |seed| {
+            let c = Controls::default();
+            c.flaky(3, Some("default/a".into()), 0.5, seed);
+            assert_eq!(c.take_error("default/b"), None);
+            let out: Vec<_> = (0..64).map(|_| c.take_error("default/a")).collect();
+            c.end_flaky(3);
+            assert_eq!(c.take_error("default/a"), None);
+            out
+        };
+        let once = draws(7);
+        assert_eq!(once, draws(7), "the same seed, the same failures");
+        let failed = once.iter().filter(|e| e.is_some()).count();
+        assert!(
+            (16..=48).contains(&failed),
+            "{failed} of 64 failed at rate 0.5"
+        );
     }
 
     #[test]

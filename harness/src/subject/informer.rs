@@ -6,6 +6,7 @@ use kube_chaos::informer::{
     DeletedObject, HandlerFns, Informer, InformerConfig, InformerStats, InitialList,
 };
 
+use super::slow_consumer::SlowConsumer;
 use super::{held, key_of, rv_of, Ctx};
 use crate::scenario::FirstList;
 use crate::trace::{Delivery, Record, Recorder};
@@ -25,10 +26,11 @@ fn informer_config(ctx: &Ctx) -> InformerConfig {
 }
 
 pub(super) fn recording_handler(ctx: &Ctx) -> HandlerFns<ConfigMap> {
-    let (a, u, d) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let consumer = SlowConsumer::new(ctx);
+    let (a, u, d) = (consumer.clone(), consumer.clone(), consumer);
     HandlerFns::new()
         .on_add(move |o, initial| {
-            a.record(Record::Delivered {
+            a.deliver(Record::Delivered {
                 how: Delivery::Add { initial },
                 key: key_of(&**o),
                 rv: rv_of(&**o),
@@ -38,7 +40,7 @@ pub(super) fn recording_handler(ctx: &Ctx) -> HandlerFns<ConfigMap> {
             let how = Delivery::Update {
                 old_rv: rv_of(&**old),
             };
-            u.record(Record::Delivered {
+            u.deliver(Record::Delivered {
                 how,
                 key: key_of(&**new),
                 rv: rv_of(&**new),
@@ -47,7 +49,7 @@ pub(super) fn recording_handler(ctx: &Ctx) -> HandlerFns<ConfigMap> {
         .on_delete(move |o| {
             let tombstone = matches!(o, DeletedObject::Unknown(_));
             let obj = o.object();
-            d.record(Record::Delivered {
+            d.deliver(Record::Delivered {
                 how: Delivery::Delete { tombstone },
                 key: key_of(&**obj),
                 rv: rv_of(&**obj),

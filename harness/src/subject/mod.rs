@@ -6,8 +6,9 @@
 //!   part of the bug zoo; the [`crate::scenario::Catalog`] scenarios are validated against.
 //!   **A new subject** is a function here (or in a new file) plus one registry line.
 //! - [`Ctx`] (here): what one instance gets — its client, knobs, seed, recorder, controls.
-//! - [`Controls`]: the controller faults in force (slow reconciles, injected errors), set by
-//!   the fault interpreter and consulted by the controller subjects.
+//! - [`Controls`]: the subject faults in force (slow reconciles, injected errors, slow
+//!   handlers), set by the fault interpreter and consulted by the subjects.
+//! - `slow_consumer`: the informer side of a slow handler (a queue with a slow reader).
 //! - `watcher`, `informer`, `runtime_watcher`, `controller`: the subject families.
 //! - `hash_order`: a subject that is deliberately non-deterministic unless std's
 //!   randomness is seeded (it tests the divergence finder).
@@ -18,6 +19,7 @@ mod hash_order;
 mod informer;
 mod registry;
 mod runtime_watcher;
+mod slow_consumer;
 mod user;
 mod watcher;
 

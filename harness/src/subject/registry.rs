@@ -184,6 +184,34 @@ static SUBJECTS: &[Descriptor] = &[
         zoo: true,
         run: Run::Fn(|c| controller::ours(c.with(Bug::RetryTerminal)).boxed()),
     },
+    Descriptor {
+        name: "retry-watcher-5xx-as-expired",
+        kind: SubjectKind::Watcher,
+        about: "RetryWatcher that takes a 5xx (at watch start or in-stream) for 410 Expired and stops",
+        zoo: true,
+        run: Run::Fn(|c| watcher::retry_watcher(c.with(Bug::ServerErrorAsExpired), false).boxed()),
+    },
+    Descriptor {
+        name: "informer-relist-from-cache",
+        kind: SubjectKind::Informer,
+        about: "informer that relists from \"0\" after a 410: a lagging replica's cache sends it back in time",
+        zoo: true,
+        run: Run::Fn(|c| informer::informer(c.with(Bug::RelistFromCacheAfterExpired), false).boxed()),
+    },
+    Descriptor {
+        name: "informer-short-watch-timeout",
+        kind: SubjectKind::Informer,
+        about: "informer whose watch timeout is min_watch_timeout x rand, below [min, 2 x min)",
+        zoo: true,
+        run: Run::Fn(|c| informer::informer(c.with(Bug::WatchTimeoutWithoutFloor), false).boxed()),
+    },
+    Descriptor {
+        name: "controller-no-forget",
+        kind: SubjectKind::Controller,
+        about: "mirror controller that does not forget a key's failures when it succeeds (its backoff keeps growing)",
+        zoo: true,
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoForgetOnSuccess)).boxed()),
+    },
 ];
 
 /// The subjects a scenario may name: the harness's own, then the users' controllers

@@ -70,6 +70,11 @@ pub(super) async fn retry_watcher(ctx: Ctx, ignore_options: bool) {
                     key: key_of(o),
                     rv: rv_of(o),
                 });
+                // A slow consumer: the stream is not read while the event is handled.
+                let delay = ctx.controls.handler_delay();
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
             }
             Err(e) => {
                 ctx.record(Record::Error {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use kube_chaos_harness::explore::{self, Exploration, Options, Shard};
+use kube_chaos_harness::scenario::Checker;
 use kube_chaos_harness::subject::registry;
 use kube_chaos_harness::{run as run_scenario, Scenario};
 
@@ -27,6 +28,18 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The checker that names each zoo subject's bug (the guarantee the subject breaks).
+fn expected_checker(zoo: &str) -> Option<Checker> {
+    Some(match zoo {
+        "retry-watcher-5xx-as-expired" => Checker::WatchExact,
+        "informer-relist-from-cache" => Checker::NoHistoricalReplay,
+        "informer-short-watch-timeout" => Checker::WatchTimeout,
+        "controller-no-forget" => Checker::BackoffReset,
+        "controller-retries-terminal" => Checker::DeadLetterOnce,
+        _ => return None,
+    })
+}
+
 #[test]
 fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it() {
     let zoo: Vec<&str> = registry()
@@ -35,7 +48,7 @@ fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it
         .filter(|d| d.zoo)
         .map(|d| d.name)
         .collect();
-    assert!(zoo.len() >= 8, "the zoo has {} subjects", zoo.len());
+    assert!(zoo.len() >= 14, "the zoo has {} subjects", zoo.len());
     let dir = temp_dir("zoo");
     for name in zoo {
         let e = run(name, true);
@@ -49,6 +62,10 @@ fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it
             .first()
             .unwrap_or_else(|| panic!("{name}: no violation in {} cases", e.cases_run));
         assert!(e.cases_run <= CASES);
+        if let Some(want) = expected_checker(name) {
+            let got: Vec<_> = e.failures.iter().map(|f| f.checker).collect();
+            assert!(got.contains(&want), "{name}: found {got:?}, not {want}");
+        }
         let s = &f.scenario;
         assert!(
             s.faults.len() <= 3,

@@ -5,6 +5,7 @@ mod cli;
 mod determinism;
 mod explore;
 mod fixtures;
+mod guarantees;
 mod operator;
 mod pictures;
 mod scenario_files;

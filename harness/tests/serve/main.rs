@@ -4,6 +4,9 @@
 //! client that cannot be installed makes its tests print `SKIPPED: <why>` and return; they
 //! never pass silently otherwise.
 
+mod chaos;
+mod chaos_operators;
+mod chaos_server;
 mod cli;
 mod kube_client;
 mod kubectl;

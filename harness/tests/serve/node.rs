@@ -19,6 +19,13 @@ fn node() -> Result<PathBuf, String> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// The env's node binary, or `None` after printing SKIPPED with the reason.
+pub(super) fn node_or_skip() -> Option<PathBuf> {
+    node()
+        .map_err(|why| eprintln!("SKIPPED: no Node 22 + @kubernetes/client-node env: {why}"))
+        .ok()
+}
+
 #[tokio::test]
 async fn the_client_node_informer_lists_then_sees_add_update_delete_in_order() {
     // Proves client-node's informer (list, then watch from the list's RV) works unmodified:

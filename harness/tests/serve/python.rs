@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{run_process, start, start_with};
 
-fn here() -> PathBuf {
+pub(super) fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve/py")
 }
 
@@ -36,7 +36,7 @@ fn python() -> Result<PathBuf, String> {
         .clone()
 }
 
-fn python_or_skip() -> Option<PathBuf> {
+pub(super) fn python_or_skip() -> Option<PathBuf> {
     python()
         .map_err(|why| eprintln!("SKIPPED: no Python client venv: {why}"))
         .ok()
@@ -63,7 +63,7 @@ async fn the_python_client_does_typed_crud_json_patch_and_resumes_a_watch() {
     );
 }
 
-fn widget_crd() -> Value {
+pub(super) fn widget_crd() -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -5,14 +5,33 @@
 //! (`Clock::Wall`, for timestamps) differ from the simulation. CRDs and objects can be
 //! preloaded from YAML or JSON files (several documents, or `kind: List`), and a bearer token
 //! can be required.
+//!
+//! - `access`: what the server saw of each request and watch stream ([`AccessLog`]), which
+//!   is what the checkers of external clients read;
+//! - `socket`: network faults at the server's own sockets ([`Connections`]);
+//! - `admin`: the loopback endpoint that starts faults live ([`serve_admin`], [`post_fault`]).
+//!
+//! A scenario is played against it on the wall clock by `run::play_served`.
+
+mod access;
+mod admin;
+mod socket;
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
 use crate::apiserver::{ApiError, ApiServer, Clock, ClusterConfig, ClusterError};
+
+pub use access::{Access, AccessLog, Sent};
+pub use admin::{post_fault, refused, serve_admin};
+pub use socket::{Connections, Control, FaultyIo};
 
 /// Why [`serve`] could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +86,10 @@ pub struct Served {
     pub addr: SocketAddr,
     /// The server, for inspection.
     pub server: ApiServer,
+    /// Every request it saw.
+    pub access: AccessLog,
+    /// Its open connections, for network faults.
+    pub connections: Connections,
 }
 
 /// The objects of a YAML or JSON file: every document, the items of a `kind: List`.
@@ -121,18 +144,67 @@ pub async fn serve(
     }
     tokio::spawn(server.clone().run_compactor());
     tokio::spawn(server.clone().run_garbage_collector());
-    let s = server.clone();
+    let served = Served {
+        addr,
+        server,
+        access: AccessLog::new(),
+        connections: Connections::new(replicas),
+    };
+    let s = served.clone_handles();
     tokio::spawn(async move {
-        let mut next = 0usize;
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(s.clone().serve_connection(next % replicas, stream));
-                    next += 1;
+                    tokio::spawn(s.clone_handles().serve_connection(stream));
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             }
         }
     });
-    Ok(Served { addr, server })
+    Ok(served)
+}
+
+impl Served {
+    /// Another handle on the same server, log and connections.
+    pub fn clone_handles(&self) -> Self {
+        Self {
+            addr: self.addr,
+            server: self.server.clone(),
+            access: self.access.clone(),
+            connections: self.connections.clone(),
+        }
+    }
+
+    /// Serves one accepted connection on the replica it is given, recording every request,
+    /// until it ends or is reset (RST); with every replica down it is reset at once.
+    async fn serve_connection(self, tcp: TcpStream) {
+        let (id, ctl) = self.connections.open();
+        let Some(ctl) = ctl else {
+            socket::reset(&tcp);
+            return;
+        };
+        let replica = ctl.replica();
+        let (io, handle) = FaultyIo::new(tcp, ctl.clone());
+        let (server, log, c) = (self.server.clone(), self.access.clone(), ctl.clone());
+        let svc = service_fn(move |req| {
+            let (server, log, c) = (server.clone(), log.clone(), c.clone());
+            async move {
+                let i = log.arrive(id, &req);
+                let resp = server.handle(replica, req).await;
+                let resp = log.answer(i, resp, move || c.delivers()).await;
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
+        let conn = http1::Builder::new()
+            .auto_date_header(false)
+            .serve_connection(TokioIo::new(io), svc);
+        tokio::select! {
+            biased;
+            _ = ctl.reset_requested() => socket::reset(&handle),
+            r = conn => if let Err(e) = r {
+                tracing::debug!(replica, error = %e, "served connection ended");
+            },
+        }
+        self.connections.close(id);
+    }
 }
