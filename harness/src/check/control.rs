@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{Evidence, Found, Violation};
 use crate::mirror::{mirror_converged, MIRROR_LABEL, MIRROR_SUFFIX};
+use crate::scenario::Fault;
 use crate::trace::{Entry, Outcome, Record};
 
 pub(super) fn queue_exclusive(ev: &Evidence<'_>) -> Vec<Violation> {
@@ -174,13 +175,9 @@ pub(super) fn retry_backoff(ev: &Evidence<'_>) -> Vec<Violation> {
                         let Some((n, began, failed)) = streaks.get(key.as_str()) else {
                             continue;
                         };
-                        // A write of the key (or its mirror) since the failed reconcile
-                        // began is a reason too, even if its delivery was recorded late (a
-                        // slow handler).
-                        let mirror = format!("{key}{MIRROR_SUFFIX}");
                         let reason = observed(&seg, key, *began, e.at)
-                            || changed_between(ev, key, *began, e.at)
-                            || changed_between(ev, &mirror, *began, e.at);
+                            || (slow_handler(ev, *began, e.at)
+                                && observed_late(ev, &seg, key, *began, e.at));
                         if sees && *failed == e.at && !reason {
                             let msg = format!(
                                 "s{instance} retried {key} in the instant its failure #{n} ended: no back-off"
@@ -211,6 +208,34 @@ pub(super) fn retry_backoff(ev: &Evidence<'_>) -> Vec<Violation> {
         }
     }
     found.out
+}
+
+/// Whether a `slow_handler` fault was in force at some time in `[from, to]`.
+fn slow_handler(ev: &Evidence<'_>, from: Duration, to: Duration) -> bool {
+    ev.scenario.faults.iter().any(|f| {
+        let (at, end) = f.window();
+        matches!(f, Fault::SlowHandler { .. }) && at.0 <= to && end.is_none_or(|e| e.0 >= from)
+    })
+}
+
+/// Under a slow handler a delivery is recorded late: a delivery of `key` (or its mirror)
+/// recorded at or after `from` of a version written by `to` may have reached the
+/// controller in between.
+fn observed_late(
+    ev: &Evidence<'_>,
+    seg: &[&Entry],
+    key: &str,
+    from: Duration,
+    to: Duration,
+) -> bool {
+    seg.iter().any(|e| match &e.record {
+        Record::Delivered { key: k, rv, .. } => {
+            let ours = k == key || k.strip_suffix(MIRROR_SUFFIX) == Some(key);
+            let written = ev.history.iter().find(|h| h.rev == *rv);
+            ours && e.at >= from && written.is_some_and(|h| ev.since_start(h.at) <= to)
+        }
+        _ => false,
+    })
 }
 
 fn changed_between(ev: &Evidence<'_>, key: &str, from: Duration, to: Duration) -> bool {
@@ -386,6 +411,29 @@ mod tests {
             c.messages(Checker::RetryBackoff),
             ["s0 retried default/a in the instant its failure #2 ended: no back-off"]
         );
+    }
+
+    #[test]
+    fn retry_backoff_excuses_an_instant_retry_whose_event_a_slow_handler_recorded_late() {
+        // a written at 1 s, reconciled 2 s..3 s, retried at once; its delivery is recorded
+        // only at 5 s. Under a slow handler that explains the retry; without one it does not.
+        let case = |faults: &str| {
+            let mut c = Case::with_config(SubjectKind::Controller, r#"{"max_retries": 2}"#, faults);
+            c.write(1, Added, "a", true);
+            c.record(2, Some(0), start("default/a"));
+            c.record(3, Some(0), end("default/a", Outcome::Retry("boom".into())));
+            c.record(3, Some(0), start("default/a"));
+            let late = Record::Delivered {
+                how: Delivery::Add { initial: false },
+                key: "default/a".into(),
+                rv: 1,
+            };
+            c.record(5, Some(0), late);
+            c.violations(Checker::RetryBackoff).len()
+        };
+        let slow = r#", "faults": [{"slow_handler": {"at": "0s", "for": "10s", "delay": "1s"}}]"#;
+        assert_eq!(case(slow), 0);
+        assert_eq!(case(""), 1);
     }
 
     #[test]
