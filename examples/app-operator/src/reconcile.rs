@@ -27,7 +27,14 @@ pub const MANAGER: &str = "app-operator";
 /// The label naming a child's App.
 pub const APP_LABEL: &str = "example.kube-chaos.dev/app";
 /// A reconciled App is reconciled again after this even if nothing changes.
-pub const RESYNC: Duration = Duration::from_secs(300);
+///
+/// Not only a safety net: kube-runtime's `Controller` does not see a child deleted while its
+/// watch was being re-established. After a 410 the watcher relists, and the relist reports
+/// only the children that exist (no delete event for the one that went), so `owns()` never
+/// triggers the owner; the deletion is noticed at the next resync. kube-chaos exploration
+/// found this (a child deleted at the instant its watch expired stayed gone for the whole
+/// settle with a 300 s resync); client-go's informers deliver such deletions as tombstones.
+pub const RESYNC: Duration = Duration::from_secs(60);
 /// The first retry after an error; it doubles per consecutive error of the same App.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// The longest retry delay.

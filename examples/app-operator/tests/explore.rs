@@ -80,9 +80,10 @@ fn the_correct_operator_on_our_runtime_passes_the_budget_too() {
     assert_eq!(op.explore(BUDGET, 1).cases_run, BUDGET);
 }
 
-/// Explores `variant`: a finding of `expected` within the budget, and every checker found
-/// is found again when the replay files rerun first.
-fn found(variant: Variant, expected: Checker) {
+/// Explores `variant`: a finding of one of `expected` within the budget (the correct
+/// operator passes the same budget, so any finding is the variant's bug), and every checker
+/// found is found again when the replay files rerun first.
+fn found(variant: Variant, expected: &[Checker]) {
     let op = operator(variant).shrink_runs(60);
     let Err(Failed::Found(found)) = op.check(BUDGET, 1) else {
         panic!("{} was not found in {BUDGET} cases", variant.name());
@@ -98,8 +99,8 @@ fn found(variant: Variant, expected: Checker) {
     }
     let checkers = |v: &[Finding]| v.iter().map(|f| f.checker).collect::<BTreeSet<_>>();
     assert!(
-        checkers(&found).contains(&expected),
-        "{}: {expected} not found:\n{}",
+        expected.iter().any(|c| checkers(&found).contains(c)),
+        "{}: none of {expected:?} found:\n{}",
         variant.name(),
         Failed::Found(found.clone())
     );
@@ -118,27 +119,35 @@ fn found(variant: Variant, expected: Checker) {
 
 #[test]
 fn a_child_created_twice_from_a_stale_cache_is_found() {
-    found(Variant::DuplicateChild, Checker::NoDuplicateChildren);
+    // A second child shows as two children of one owner, or as a child the faultless run does
+    // not have.
+    found(
+        Variant::DuplicateChild,
+        &[Checker::NoDuplicateChildren, Checker::Differential],
+    );
 }
 
 #[test]
 fn in_memory_state_across_reconciles_is_found() {
-    found(Variant::InMemoryState, Checker::EventuallyStable);
+    found(Variant::InMemoryState, &[Checker::EventuallyStable]);
 }
 
 #[test]
 fn a_read_modify_write_from_a_stale_cache_is_found() {
-    found(Variant::StaleCache, Checker::EventuallyStable);
+    found(Variant::StaleCache, &[Checker::EventuallyStable]);
 }
 
 #[test]
 fn a_finalizer_removed_before_cleanup_is_found() {
-    found(Variant::FinalizerBeforeCleanup, Checker::EventuallyStable);
+    found(
+        Variant::FinalizerBeforeCleanup,
+        &[Checker::EventuallyStable],
+    );
 }
 
 #[test]
 fn a_conflict_treated_as_done_is_found() {
-    found(Variant::NoConflictRetry, Checker::EventuallyStable);
+    found(Variant::NoConflictRetry, &[Checker::EventuallyStable]);
 }
 
 /// The case of `app-operator-correct-eventually_stable.json` (exploration from seed 1, case

@@ -193,7 +193,10 @@ pub(super) fn no_panic(ev: &Evidence<'_>) -> Vec<Violation> {
     found.out
 }
 
-/// Writes per second in the second half of `settle`, when the system should be quiet.
+/// Changes per second in the second half of `settle`, when the system should be quiet:
+/// every store write in that window (no workload writes any more, so they are the
+/// controller's and what they caused). A no-op write (an apply or patch that changes
+/// nothing) is not a change: a periodic resync that finds everything in order is quiet.
 pub(super) fn write_rate(ev: &Evidence<'_>) -> Vec<Violation> {
     let mut found = Found::new(ev);
     let Some(c) = cluster(ev) else {
@@ -206,9 +209,10 @@ pub(super) fn write_rate(ev: &Evidence<'_>) -> Vec<Violation> {
     );
     let window = (to - from).as_secs_f64();
     let writes = c
-        .subject_writes
+        .history
         .iter()
-        .filter(|t| **t >= from && **t < to)
+        .map(|e| ev.since_start(e.at))
+        .filter(|t| *t >= from && *t < to)
         .count();
     if window > 0.0 && writes as f64 / window > bound {
         found.add(
@@ -325,11 +329,12 @@ mod tests {
         assert!(m[1].contains("not garbage-collected"), "{m:?}");
     }
 
-    fn event(rev: u64, kind: EventType, object: Arc<Value>) -> Arc<StoreEvent> {
+    /// A store event at simulated millisecond `ms` (also its revision).
+    fn event(ms: u64, kind: EventType, object: Arc<Value>) -> Arc<StoreEvent> {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         Arc::new(StoreEvent {
-            rev,
-            at: Duration::from_secs(crate::sim::EPOCH_SECS + rev),
+            rev: ms,
+            at: Duration::from_secs(crate::sim::EPOCH_SECS) + Duration::from_millis(ms),
             key: ObjKey {
                 res: 0,
                 ns: "default".into(),
@@ -391,20 +396,19 @@ mod tests {
     }
 
     #[test]
-    fn write_rate_counts_only_the_second_half_of_settle() {
+    fn write_rate_counts_only_the_changes_of_the_second_half_of_settle() {
         // Settle is 60 s..120 s: 100 writes before 90 s are the catching up; 3 after are quiet.
-        let mut writes: Vec<Duration> = (0..100)
-            .map(|i| Duration::from_millis(60_000 + i * 100))
-            .collect();
-        writes.extend([secs(95), secs(100), secs(110)]);
+        let at = |ms: u64| event(ms, EventType::Modified, cm("c", "1", None));
+        let mut history: Vec<_> = (0..100).map(|i| at(60_000 + i * 100)).collect();
+        history.extend([at(95_000), at(100_000), at(110_000)]);
         let mut ok = case(ClusterEvidence {
-            subject_writes: writes.clone(),
+            history: history.clone(),
             ..ClusterEvidence::default()
         });
         assert!(ok.messages(Checker::WriteRate).is_empty());
-        writes.extend((0..10).map(|i| secs(100 + i)));
+        history.extend((0..10).map(|i| at(100_000 + i * 1000)));
         let mut hot = case(ClusterEvidence {
-            subject_writes: writes,
+            history,
             ..ClusterEvidence::default()
         });
         let m = hot.messages(Checker::WriteRate);

@@ -152,17 +152,17 @@ fn cli_explore(args: &[&str], out: &Path) -> (Vec<String>, Vec<(String, String)>
 
 #[test]
 fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_two_processes() {
-    // Seed 5 fails at case 15 (retry_backoff) and case 21 (convergence, and
-    // no_stuck_reconcile: a one-way partition swallows a reconcile's request, which never
-    // returns, so the source is never mirrored); before std's randomness was seeded one
-    // process in two panicked shrinking them ("the run is not deterministic").
+    // Seed 1 fails at case 2 (reconcile_coverage, convergence and no_stuck_reconcile: a
+    // request a fault swallowed never returns, so the source is never mirrored) and case 16
+    // (retry_backoff); before std's randomness was seeded one process in two panicked
+    // shrinking such failures ("the run is not deterministic").
     let args = [
         "--subject",
         "kube-runtime-controller",
         "--cases",
         "25",
         "--seed",
-        "5",
+        "1",
         "--jobs",
         "2",
         "--shrink-runs",
@@ -174,20 +174,20 @@ fn exploring_kube_runtime_controller_finds_the_same_failure_at_the_same_case_in_
     assert_eq!(first, second);
     let shown = first.0.join("\n");
     assert!(
-        shown.contains("retry_backoff violated (case 15)"),
+        shown.contains("retry_backoff violated (case 16)"),
         "{shown}"
     );
-    assert!(shown.contains("convergence violated (case 21)"), "{shown}");
+    assert!(shown.contains("convergence violated (case 2)"), "{shown}");
     assert!(
-        shown.contains("no_stuck_reconcile violated (case 21)"),
+        shown.contains("no_stuck_reconcile violated (case 2)"),
         "{shown}"
     );
     assert!(!shown.contains("did not reproduce"), "{shown}");
     let count = |ext: &str| first.1.iter().filter(|(n, _)| n.ends_with(ext)).count();
     assert_eq!(
         (count(".json"), count(".html")),
-        (3, 3),
-        "three replay files, each with its page (the same bytes in both processes)"
+        (4, 4),
+        "four replay files, each with its page (the same bytes in both processes)"
     );
     std::fs::remove_dir_all(&base).unwrap();
 }

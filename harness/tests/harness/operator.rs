@@ -216,7 +216,7 @@ fn a_controller_that_keeps_writing_is_caught_by_write_rate() {
     assert!(
         v.violations[0]
             .message
-            .contains("writes in the last 30.0s of settle"),
+            .contains("writes in the last 75.0s of settle"),
         "{}",
         v.violations[0].message
     );
