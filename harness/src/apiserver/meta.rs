@@ -103,8 +103,12 @@ pub(super) fn spec_changed(current: &Value, new: &Map<String, Value>) -> bool {
 }
 
 /// A core `Secret`'s `stringData` merged into `data` (base64), as kube-apiserver does on
-/// every write: `stringData` is write-only and wins over `data` for the same key.
-pub(super) fn merge_string_data(obj: &mut Map<String, Value>) {
+/// every write: `stringData` is write-only and wins over `data` for the same key. Objects
+/// of any other type `t` are left as they are.
+pub(super) fn merge_string_data(t: &super::ResourceType, obj: &mut Map<String, Value>) {
+    if !(t.group.is_empty() && t.kind == "Secret") {
+        return;
+    }
     let Some(Value::Object(strings)) = obj.remove("stringData") else {
         return;
     };

@@ -263,12 +263,6 @@ impl Store {
         rev
     }
 
-    /// Whether `res` is the core `Secret` kind (whose `stringData` is merged into `data`).
-    fn is_core_secret(&self, res: usize) -> bool {
-        let t = self.resources.get(res);
-        t.group.is_empty() && t.kind == "Secret"
-    }
-
     /// Creates an object; `obj` is the request body (already checked to be a JSON object).
     pub fn create(
         &mut self,
@@ -278,9 +272,7 @@ impl Store {
         now: Duration,
     ) -> Result<Written, ApiError> {
         let kind = self.resources.get(res).kind.clone();
-        if self.is_core_secret(res) {
-            super::meta::merge_string_data(&mut obj);
-        }
+        super::meta::merge_string_data(self.resources.get(res), &mut obj);
         let name = self.object_name(&kind, &mut obj)?;
         let key = ObjKey {
             res,
@@ -338,9 +330,7 @@ impl Store {
             ));
         }
         carry_server_fields(&current, &mut obj);
-        if self.is_core_secret(key.res) {
-            super::meta::merge_string_data(&mut obj);
-        }
+        super::meta::merge_string_data(self.resources.get(key.res), &mut obj);
         let finalizing = current["metadata"].get("deletionTimestamp").is_some();
         if finalizing {
             // kube-apiserver's ValidateObjectMetaUpdate: a finalizer added now could hold

@@ -264,20 +264,8 @@ impl Interpreter {
             Fault::DropWatches { replica, .. } => {
                 each_replica(w, *replica, ApiServer::drop_watches)
             }
-            Fault::HttpErrors {
-                code,
-                rate,
-                retry_after,
-                requests,
-                ..
-            } => {
-                let hook = error_hook(w.seed() ^ i as u64, *code, *rate, *retry_after, *requests);
-                self.hooks.insert(i, w.server().add_hook(hook));
-            }
-            Fault::SlowResponses {
-                delay, requests, ..
-            } => {
-                let hook = delay_hook(delay.0, *requests);
+            Fault::HttpErrors { .. } | Fault::SlowResponses { .. } => {
+                let hook = request_hook(w.seed() ^ i as u64, f).expect("an HTTP fault");
                 self.hooks.insert(i, w.server().add_hook(hook));
             }
             Fault::SlowReconcile { key, delay, .. } => {
@@ -291,25 +279,13 @@ impl Interpreter {
                 writes,
                 restart_after,
                 ..
-            } => {
-                let trigger = w.subject_writes() + *writes as usize;
-                self.armed.push((trigger, restart_after.0));
-            }
+            } => self.arm_crash(w, *writes, restart_after.0),
             Fault::StaleRestart {
                 replica,
                 restart_after,
                 ..
-            } => {
-                each_replica(w, *replica, ApiServer::pause_cache);
-                w.crash_subjects();
-                self.restart_at = Some(w.now() + restart_after.0);
-            }
-            Fault::UnobservedState { target, .. } => {
-                each_replica(w, None, ApiServer::pause_cache);
-                if let Some(obj) = take(w.server(), target) {
-                    self.taken.insert(i, obj);
-                }
-            }
+            } => self.stale_restart(w, *replica, restart_after.0),
+            Fault::UnobservedState { target, .. } => self.hold_and_take(w, i, target),
             Fault::WatchErrors {
                 replica,
                 code,
@@ -321,6 +297,27 @@ impl Interpreter {
                 let seed = w.seed() ^ i as u64;
                 w.controls().flaky(i, key.clone(), *rate, seed)
             }
+        }
+    }
+
+    /// `crash_after_write`: the subject crashes once `writes` more write requests arrived.
+    fn arm_crash(&mut self, w: &impl Target, writes: u32, downtime: Duration) {
+        let trigger = w.subject_writes() + writes as usize;
+        self.armed.push((trigger, downtime));
+    }
+
+    /// `stale_restart`: the cache freezes and the subject restarts `downtime` later.
+    fn stale_restart(&mut self, w: &mut impl Target, replica: Option<usize>, downtime: Duration) {
+        each_replica(w, replica, ApiServer::pause_cache);
+        w.crash_subjects();
+        self.restart_at = Some(w.now() + downtime);
+    }
+
+    /// `unobserved_state`: every cache is held and `target` taken away (to give back).
+    fn hold_and_take(&mut self, w: &impl Target, i: usize, target: &ObjectRef) {
+        each_replica(w, None, ApiServer::pause_cache);
+        if let Some(obj) = take(w.server(), target) {
+            self.taken.insert(i, obj);
         }
     }
 
@@ -442,6 +439,32 @@ fn give_back(server: &ApiServer, obj: &serde_json::Value) {
     );
     if server.get_object(&v, &k, &ns, &name).is_none() {
         let _ = server.put_object(new);
+    }
+}
+
+/// A request hook as a closure.
+type HookFn = dyn Fn(&RequestInfo) -> Verdict + Send + Sync;
+
+/// The request hook an HTTP fault installs, if `f` is one (`seed` for rate-based faults).
+fn request_hook(seed: u64, f: &Fault) -> Option<Box<HookFn>> {
+    match f {
+        Fault::HttpErrors {
+            code,
+            rate,
+            retry_after,
+            requests,
+            ..
+        } => Some(Box::new(error_hook(
+            seed,
+            *code,
+            *rate,
+            *retry_after,
+            *requests,
+        ))),
+        Fault::SlowResponses {
+            delay, requests, ..
+        } => Some(Box::new(delay_hook(delay.0, *requests))),
+        _ => None,
     }
 }
 

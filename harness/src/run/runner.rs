@@ -18,7 +18,7 @@ use crate::apiserver::{ApiServer, ClusterConfig, RequestInfo, Stats, StoreEvent,
 use crate::check::{self, Evidence};
 use crate::net::{client, ClientConfig, Kill, ReplicaPolicy};
 use crate::scenario::{ReplicaChoice, Scenario};
-use crate::sim::SimBuilder;
+use crate::sim::{since_start, SimBuilder};
 use crate::subject::{instance_seed, record_panics, registry, Controls, Ctx, Descriptor};
 use crate::trace::{self, Record, Recorder};
 use crate::watch_log::WatchLog;
@@ -107,16 +107,10 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
     let (mut sim, server) = sim_builder(s).build()?;
     // turmoil's builder reads the wall clock for a default epoch (then replaced).
     let ours = Uncontrolled::so_far();
-    let writes = WriteLog::default();
-    server.add_hook(writes.hook());
-    operator::install(s, &server)?;
-    put_objects(s, &server)?;
-    let watch_requests: Arc<Mutex<Vec<WatchRequest>>> = Arc::default();
-    server.add_hook(watch_log(watch_requests.clone()));
+    let (writes, watch_requests) = prepare(s, &server)?;
     let recorder = Recorder::new(!s.subject.config.trace_events);
     let _panics = subject.user().map(|_| record_panics(&recorder, 0));
-    let controls = Controls::default();
-    let kill = Kill::default();
+    let (controls, kill) = (Controls::default(), Kill::default());
     let client_watches = WatchLog::default();
     let world = Subjects {
         recorder: &recorder,
@@ -135,23 +129,16 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
     };
     let mut user = subject.user().map(|u| UserRun::new(u, s.duration.0));
     let rate = drive(s, &mut sim, &driven, &mut user)?;
-    let finals = recorder.final_views();
-    let objects = server.objects("v1", "ConfigMap");
+    let (finals, objects) = (recorder.final_views(), server.objects("v1", "ConfigMap"));
     let stats = server.stats();
-    // Before the hosts' tasks go: dropping them would end every open watch "now", outside
-    // simulated time.
-    let client_lists = client_watches.lists();
-    let client_watches = client_watches.watches();
+    // Before the hosts' tasks go: dropping them would end every open watch "now".
+    let (client_lists, client_watches) = (client_watches.lists(), client_watches.watches());
     drop(sim);
     let history = configmap_history(&server, &recorder, user.is_some());
     let cluster = user.map(|u| u.evidence(&server, &writes, baseline));
     let entries = recorder.entries();
     let watch_requests = watch_requests.lock().expect("watch log").clone();
-    let expired_sent: Vec<Duration> = server
-        .expired_sent()
-        .into_iter()
-        .map(crate::sim::since_start)
-        .collect();
+    let expired_sent: Vec<Duration> = server.expired_sent().into_iter().map(since_start).collect();
     let evidence = Evidence {
         scenario: s,
         kind: subject.kind,
@@ -183,6 +170,21 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         uncontrolled: Uncontrolled::so_far().since(ours),
         end_state: cluster.map(|c| c.objects).unwrap_or_default(),
     })
+}
+
+/// The watch requests the server saw, shared with its hook.
+type WatchRequests = Arc<Mutex<Vec<WatchRequest>>>;
+
+/// The server made ready before the subject starts: the hook counting the subject's writes
+/// first (it sees every attempt), the scenario's CRDs, manifests and objects, the watch log.
+fn prepare(s: &Scenario, server: &ApiServer) -> Result<(WriteLog, WatchRequests), RunError> {
+    let writes = WriteLog::default();
+    server.add_hook(writes.hook());
+    operator::install(s, server)?;
+    put_objects(s, server)?;
+    let watch_requests: Arc<Mutex<Vec<WatchRequest>>> = Arc::default();
+    server.add_hook(watch_log(watch_requests.clone()));
+    Ok((writes, watch_requests))
 }
 
 /// A request hook that only records watch requests (it never changes a request).
