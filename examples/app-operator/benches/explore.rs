@@ -1,6 +1,6 @@
-//! Exploration speed of a user's controller: generated cases of the app-operator (on
-//! kube-runtime's `Controller`, each case run twice: with its faults and without, for
-//! `differential`) per wall second on one thread, beside the harness's own `controller`
+//! Exploration speed of a user's controller: generated cases of the correct app-operator (on
+//! kube-runtime's `Controller`, as its tests configure it; each case run twice: with its
+//! faults and without, for `differential`) per wall second on one thread, beside the harness's own `controller`
 //! subject (the mirror controller on our runtime, one run per case) measured in the same
 //! process, so the ratio holds on a noisy machine.
 //!
@@ -52,7 +52,8 @@ fn main() {
         .patch(serde_json::json!({"spec": {"data": {"k": "v2"}}}))
         .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
         .unique_child::<ConfigMap>()
-        .unique_child::<Secret>();
+        .unique_child::<Secret>()
+        .read_timeout(app_operator::READ_TIMEOUT);
     let (operator, failures) = rate(op.subject().name, cases);
     let (peer, _) = rate("controller", cases);
     println!("app-operator (kube-runtime Controller, 2 runs per case): {operator:.1} cases/s, {failures} distinct failures");

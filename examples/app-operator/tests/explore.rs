@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResourceExt;
 use kube_chaos_harness::operator::{Failed, Finding};
 use kube_chaos_harness::scenario::Checker;
+use kube_chaos_harness::subject::Shutdown;
 use kube_chaos_harness::Operator;
 use serde_json::json;
 
@@ -42,9 +43,18 @@ fn operator(variant: Variant) -> Operator {
 
 /// [`operator`] under another name (names are unique in a test process).
 fn named(name: &str, variant: Variant) -> Operator {
+    starting(name, move |client, shutdown| run(client, variant, shutdown))
+}
+
+/// The operator as `start` starts it (kube-runtime's `Controller` or ours).
+fn starting<F, Fut>(name: &str, start: F) -> Operator
+where
+    F: Fn(kube::Client, Shutdown) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     Operator::new(name)
         .crd(App::crd())
-        .start(move |client, shutdown| run(client, variant, shutdown))
+        .start(start)
         .object(app("a"))
         .object(app("b"))
         .patch(json!({"spec": {"data": {"k": "v2"}, "secret": {"s": "p-v2"}}}))
@@ -66,17 +76,9 @@ fn the_correct_operator_passes_the_budget() {
 
 #[test]
 fn the_correct_operator_on_our_runtime_passes_the_budget_too() {
-    let op = Operator::new("app-operator-ours")
-        .crd(App::crd())
-        .start(|client, shutdown| run_ours(client, Variant::Correct, shutdown))
-        .object(app("a"))
-        .object(app("b"))
-        .patch(json!({"spec": {"data": {"k": "v2"}, "secret": {"s": "p-v2"}}}))
-        .condition(|c| converged(&c.list(), &c.list::<ConfigMap>(), &c.list::<Secret>()))
-        .unique_child::<ConfigMap>()
-        .unique_child::<Secret>()
-        .read_timeout(READ_TIMEOUT)
-        .regressions(regressions("ours"));
+    let op = starting("app-operator-ours", |client, shutdown| {
+        run_ours(client, Variant::Correct, shutdown)
+    });
     assert_eq!(op.explore(BUDGET, 1).cases_run, BUDGET);
 }
 

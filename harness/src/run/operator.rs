@@ -17,7 +17,7 @@ use crate::subject::{ClusterView, UserSubject};
 use crate::trace::{Record, Recorder};
 
 /// How often the condition is sampled once the system should be quiet.
-pub const CONDITION_EVERY: Duration = Duration::from_millis(100);
+pub const CONDITION_EVERY: Duration = Duration::from_millis(500);
 
 /// When each write request the subject sent reached the server (simulated time since the
 /// start), shared by the counting hook, the fault interpreter and the checkers.

@@ -70,12 +70,13 @@ pub fn run_with(
     let baseline = match subject.user() {
         Some(_) if !scenario.faults.is_empty() => {
             let faultless = operator::faultless(&scenario);
-            let run = || Ok(on_thread(&faultless, randomness, None)?.end_state);
+            // Only its end state is read: its condition is not sampled.
+            let run = || Ok(on_thread(&faultless, randomness, None, false)?.end_state);
             Some(operator::baseline(&faultless, run)?)
         }
         _ => None,
     };
-    on_thread(&scenario, randomness, baseline)
+    on_thread(&scenario, randomness, baseline, true)
 }
 
 /// Runs `s` on a fresh thread, std's randomness from `randomness`.
@@ -83,12 +84,13 @@ fn on_thread(
     s: &Scenario,
     randomness: StdRandomness,
     baseline: Option<Baseline>,
+    sampled: bool,
 ) -> Result<Report, RunError> {
     match randomness {
-        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s, baseline)),
+        StdRandomness::Seeded => crate::seeded(std_seed(s.seed), || run_here(s, baseline, sampled)),
         StdRandomness::Os => std::thread::scope(|scope| {
             let thread = std::thread::Builder::new().stack_size(8 << 20);
-            let handle = thread.spawn_scoped(scope, || run_here(s, baseline));
+            let handle = thread.spawn_scoped(scope, || run_here(s, baseline, sampled));
             match handle.expect("a thread for the run").join() {
                 Ok(out) => out,
                 Err(payload) => std::panic::resume_unwind(payload),
@@ -100,8 +102,8 @@ fn on_thread(
 /// A `differential` baseline: the end state of the run without faults.
 type Baseline = Arc<Vec<Arc<Value>>>;
 
-/// Runs `s` on the calling thread.
-fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError> {
+/// Runs `s` on the calling thread (a user controller's condition sampled when `sampled`).
+fn run_here(s: &Scenario, baseline: Option<Baseline>, sampled: bool) -> Result<Report, RunError> {
     let started = Instant::now();
     let subject = registry().get(&s.subject.name)?;
     let (mut sim, server) = sim_builder(s).build()?;
@@ -127,7 +129,8 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>) -> Result<Report, RunError
         kill: &kill,
         writes: &writes,
     };
-    let mut user = subject.user().map(|u| UserRun::new(u, s.duration.0));
+    let quiet_from = if sampled { s.duration.0 } else { Duration::MAX };
+    let mut user = subject.user().map(|u| UserRun::new(u, quiet_from));
     let rate = drive(s, &mut sim, &driven, &mut user)?;
     let (finals, objects) = (recorder.final_views(), server.objects("v1", "ConfigMap"));
     let stats = server.stats();
