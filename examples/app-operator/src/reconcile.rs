@@ -28,12 +28,11 @@ pub const MANAGER: &str = "app-operator";
 pub const APP_LABEL: &str = "example.kube-chaos.dev/app";
 /// A reconciled App is reconciled again after this even if nothing changes.
 ///
-/// Not only a safety net: kube-runtime's `Controller` does not see a child deleted while its
-/// watch was being re-established. After a 410 the watcher relists, and the relist reports
-/// only the children that exist (no delete event for the one that went), so `owns()` never
-/// triggers the owner; the deletion is noticed at the next resync. kube-chaos exploration
-/// found this (a child deleted at the instant its watch expired stayed gone for the whole
-/// settle with a 300 s resync); client-go's informers deliver such deletions as tombstones.
+/// Not only a safety net: exploring this operator found a child deleted at the instant the
+/// apiserver expired every watch that stayed gone for the whole 150 s settle with a 300 s
+/// resync, while kube-runtime's watchers relisted (a relist reports the children that exist,
+/// no delete for the one that went). The exact path is not pinned down yet: a smaller
+/// operator with one owned kind recovers from the same schedule at once.
 pub const RESYNC: Duration = Duration::from_secs(60);
 /// The first retry after an error; it doubles per consecutive error of the same App.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
