@@ -393,7 +393,7 @@ fn crash_subjects(w: &mut World<'_, '_>) {
 /// change of the workload's intent, which `differential` then reports against the run
 /// without faults.
 fn take(server: &ApiServer, target: &ObjectRef) -> Option<Arc<serde_json::Value>> {
-    let ns = target.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns = super::writes::namespace_of(server, target);
     let obj = server.get_object(&target.api_version, &target.kind, &ns, &target.name)?;
     let held = obj["metadata"]["finalizers"]
         .as_array()

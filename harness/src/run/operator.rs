@@ -13,7 +13,7 @@ use super::RunError;
 use crate::apiserver::{ApiServer, RequestInfo, StoreEvent, Verdict};
 use crate::check::ClusterEvidence;
 use crate::scenario::{ObjectRef, ObjectWrite, Scenario, Write};
-use crate::subject::{ClusterView, UserSubject};
+use crate::subject::{ClusterView, Descriptor, UserSubject};
 use crate::trace::{Record, Recorder};
 
 /// How often the condition is sampled once the system should be quiet.
@@ -97,12 +97,18 @@ pub struct UserRun {
 type Frozen = (Vec<Arc<StoreEvent>>, Vec<Arc<Value>>);
 
 impl UserRun {
-    /// A run of `user` whose condition is sampled from `quiet_from` on.
-    pub fn new(user: &'static UserSubject, quiet_from: Duration) -> Self {
+    /// The run of `subject`'s user controller, if it is one (see [`UserRun::new`]).
+    pub fn of(subject: &Descriptor, quiet_from: Duration, sampled: bool) -> Option<Self> {
+        subject.user().map(|u| Self::new(u, quiet_from, sampled))
+    }
+
+    /// A run of `user` whose condition is sampled from `quiet_from` on (never unless
+    /// `sampled`: a `differential` baseline only needs its end state).
+    pub fn new(user: &'static UserSubject, quiet_from: Duration, sampled: bool) -> Self {
         Self {
             user,
             last: None,
-            next_sample: quiet_from,
+            next_sample: if sampled { quiet_from } else { Duration::MAX },
             deleted: Vec::new(),
             frozen: None,
         }
@@ -152,12 +158,7 @@ impl UserRun {
             Write::Object(ObjectWrite::Delete(r)) => r.clone(),
             _ => return,
         };
-        let ns = target.namespace.clone().unwrap_or_else(|| {
-            let namespaced = server
-                .served(&target.api_version, &target.kind)
-                .is_none_or(|t| t.namespaced);
-            if namespaced { "default" } else { "" }.to_string()
-        });
+        let ns = super::writes::namespace_of(server, &target);
         if let Some(o) = server.get_object(&target.api_version, &target.kind, &ns, &target.name) {
             let uid = o["metadata"]["uid"].as_str().unwrap_or("").to_string();
             self.deleted.push((target, uid, now));

@@ -129,8 +129,7 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>, sampled: bool) -> Result<R
         kill: &kill,
         writes: &writes,
     };
-    let quiet_from = if sampled { s.duration.0 } else { Duration::MAX };
-    let mut user = subject.user().map(|u| UserRun::new(u, quiet_from));
+    let mut user = UserRun::of(subject, s.duration.0, sampled);
     let rate = drive(s, &mut sim, &driven, &mut user)?;
     let (finals, objects) = (recorder.final_views(), server.objects("v1", "ConfigMap"));
     let stats = server.stats();
@@ -141,7 +140,6 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>, sampled: bool) -> Result<R
     let cluster = user.map(|u| u.evidence(&server, &writes, baseline));
     let entries = recorder.entries();
     let watch_requests = watch_requests.lock().expect("watch log").clone();
-    let expired_sent: Vec<Duration> = server.expired_sent().into_iter().map(since_start).collect();
     let evidence = Evidence {
         scenario: s,
         kind: subject.kind,
@@ -152,7 +150,7 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>, sampled: bool) -> Result<R
         watch_rate: rate,
         cluster: cluster.as_ref(),
         watch_requests: &watch_requests,
-        expired_sent: &expired_sent,
+        expired_sent: &expired_sent(&server),
     };
     let verdicts = check::run_all(&evidence);
     Ok(Report {
@@ -173,6 +171,11 @@ fn run_here(s: &Scenario, baseline: Option<Baseline>, sampled: bool) -> Result<R
         uncontrolled: Uncontrolled::so_far().since(ours),
         end_state: cluster.map(|c| c.objects).unwrap_or_default(),
     })
+}
+
+/// When the server sent each in-stream 410, since the start.
+fn expired_sent(server: &ApiServer) -> Vec<Duration> {
+    server.expired_sent().into_iter().map(since_start).collect()
 }
 
 /// The watch requests the server saw, shared with its hook.
@@ -221,14 +224,11 @@ fn configmap_history(
         .filter(|e| e.object["kind"] == "ConfigMap")
         .cloned()
         .collect();
-    match every_kind {
-        true => recorder.add_writes(operator::all_writes(&all)),
-        false => recorder.add_writes(
-            history
-                .iter()
-                .map(|e| (crate::sim::since_start(e.at), write_record(e))),
-        ),
-    }
+    recorder.add_writes(operator::all_writes(if every_kind {
+        &all
+    } else {
+        &history
+    }));
     history
 }
 
@@ -247,14 +247,6 @@ fn counters(recorder: &Recorder, stats: &Stats, writes: usize) -> BTreeMap<Strin
         counters.entry(k.into()).or_default();
     }
     counters
-}
-
-fn write_record(e: &StoreEvent) -> Record {
-    Record::Write {
-        kind: e.kind.as_str(),
-        key: format!("{}/{}", e.key.ns, e.key.name),
-        rv: e.rev,
-    }
 }
 
 fn sim_builder(s: &Scenario) -> SimBuilder {

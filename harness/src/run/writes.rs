@@ -49,7 +49,7 @@ fn write(
 }
 
 /// The namespace `r` lives in: its own, `default` for a namespaced kind, none otherwise.
-fn namespace_of(server: &ApiServer, r: &ObjectRef) -> String {
+pub(super) fn namespace_of(server: &ApiServer, r: &ObjectRef) -> String {
     let namespaced = server
         .served(&r.api_version, &r.kind)
         .is_none_or(|t| t.namespaced);
