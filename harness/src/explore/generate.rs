@@ -128,6 +128,7 @@ fn assemble(
         duration: Dur::secs(duration),
         settle: Dur(profile::SETTLE),
         tick: Dur::millis(20),
+        idle_tick: Some(Dur(profile::IDLE_TICK)),
         cluster: ClusterSpec {
             replicas,
             watch_cache_capacity: capacity,

@@ -17,6 +17,9 @@ pub const STALENESS: Duration = Duration::from_secs(180);
 pub const MAX_FAULTS: usize = 3;
 /// At most this many initial objects.
 pub const MAX_OBJECTS: usize = 4;
+/// The longest step of a generated case while nothing is in flight (`Scenario::idle_tick`).
+pub const IDLE_TICK: Duration = Duration::from_millis(500);
+
 /// At most this many single writes.
 pub const MAX_WRITES: usize = 8;
 

@@ -51,6 +51,7 @@ pub(super) fn strategy(
                     duration: Dur::secs(duration),
                     settle: Dur(profile::OPERATOR_SETTLE),
                     tick: Dur(profile::OPERATOR_TICK),
+                    idle_tick: None,
                     cluster: ClusterSpec {
                         replicas,
                         ..ClusterSpec::default()

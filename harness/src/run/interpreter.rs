@@ -234,6 +234,12 @@ impl Interpreter {
         done
     }
 
+    /// When `poll` next acts on its own (a crashed subject's restart); a crash after the
+    /// k-th write waits on a write, which a message brings.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.restart_at
+    }
+
     /// Starts fault `i`.
     pub fn begin(&mut self, w: &mut impl Target, i: usize, f: &Fault) {
         match f {

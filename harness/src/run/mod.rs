@@ -18,6 +18,7 @@
 mod determinism;
 mod interpreter;
 mod operator;
+mod pace;
 mod report;
 mod runner;
 mod served;

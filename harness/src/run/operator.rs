@@ -120,6 +120,11 @@ impl UserRun {
         self.frozen = Some((server.history(), server.all_objects()));
     }
 
+    /// When the condition is next sampled (`None`: never).
+    pub fn next_due(&self) -> Option<Duration> {
+        self.user.condition.as_ref().map(|_| self.next_sample)
+    }
+
     /// Samples the condition if one is due; records it in the trace when it changed.
     pub fn sample(&mut self, now: Duration, server: &ApiServer, recorder: &Recorder) {
         let Some(condition) = &self.user.condition else {

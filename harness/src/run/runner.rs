@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::interpreter::{Interpreter, Target, World};
 use super::operator::{self, UserRun, WriteLog};
+use super::pace::Pace;
 use super::report::{Report, Uncontrolled, WatchRequest};
 use super::timeline::{timeline, Step};
 use super::writes::apply_write;
@@ -418,6 +419,7 @@ fn drive(
     let rate_from = s.expect.watch_rate.as_ref().map(|r| r.from.0);
     let mut watches_at = (None, None);
     let mut serial = 0u64;
+    let pace = Pace::new(s.tick.0, s.idle_tick.map(|d| d.0));
     while sim.elapsed() < s.end() {
         let now = sim.elapsed();
         d.recorder.set_now(now);
@@ -448,8 +450,20 @@ fn drive(
         if now >= s.duration.0 && watches_at.1.is_none() {
             watches_at.1 = Some((now, d.server.stats().watches));
         }
+        let due = [
+            steps.get(next).map(|(at, _)| *at),
+            interpreter.next_due(),
+            user.as_ref().and_then(UserRun::next_due),
+            rate_from.filter(|_| watches_at.0.is_none()),
+            rate_from
+                .map(|_| s.duration.0)
+                .filter(|_| watches_at.1.is_none()),
+        ];
+        let due = due.into_iter().flatten().fold(s.end(), Duration::min);
+        pace.set(sim, now, due);
         step(sim)?;
     }
+    pace.set(sim, sim.elapsed(), sim.elapsed());
     if let Some(user) = user.as_mut() {
         user.freeze(d.server);
         shut_down(sim, d)?;

@@ -85,6 +85,12 @@ pub struct Scenario {
     /// turmoil's step: smaller is finer-grained, larger is faster.
     #[serde(default = "default_tick")]
     pub tick: Dur,
+    /// The longest step taken while no message is in flight and no fault, write or sample
+    /// is due (a multiple of `tick`; default: every step is `tick`). Timers still fire at
+    /// their own instants within a step; a message sent during a long step waits for its
+    /// end. Exploration uses it: quiet simulated time then costs a fraction of the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_tick: Option<Dur>,
     /// The simulated cluster.
     #[serde(default)]
     pub cluster: ClusterSpec,

@@ -61,6 +61,7 @@ pub(super) fn scenario(s: &Scenario, subjects: &dyn Catalog) -> Result<(), Inval
             format!("must be between 1ms and 1s, got {}", s.tick),
         );
     }
+    idle_tick(s)?;
     cluster(s)?;
     let kind = subject_spec(s, subjects)?;
     objects(s)?;
@@ -72,6 +73,32 @@ pub(super) fn scenario(s: &Scenario, subjects: &dyn Catalog) -> Result<(), Inval
         fault(s, kind, i, f)?;
     }
     expect(s)
+}
+
+/// Longest `idle_tick`: a message sent during a long step waits at most this long.
+const MAX_IDLE_TICK: Duration = Duration::from_secs(10);
+
+fn idle_tick(s: &Scenario) -> Result<(), Invalid> {
+    let Some(idle) = s.idle_tick else {
+        return Ok(());
+    };
+    if idle.0 < s.tick.0 || idle.0 > MAX_IDLE_TICK {
+        return bad(
+            "idle_tick",
+            format!(
+                "must be between tick ({}) and {}, got {idle}",
+                s.tick,
+                Dur(MAX_IDLE_TICK)
+            ),
+        );
+    }
+    if idle.0.as_nanos() % s.tick.0.as_nanos() != 0 {
+        return bad(
+            "idle_tick",
+            format!("must be a multiple of tick ({}), got {idle}", s.tick),
+        );
+    }
+    Ok(())
 }
 
 fn objects(s: &Scenario) -> Result<(), Invalid> {
