@@ -9,6 +9,7 @@ use futures::stream;
 use http::Response;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -134,6 +135,20 @@ impl WatchRequest {
             }
         }
     }
+}
+
+/// The line the server writes on a watch stream for one event: `{"object":…,"type":…}` and a
+/// newline — the keys in serde_json's (sorted) map order, the object borrowed, not copied.
+pub fn watch_event_line(kind: &str, object: &Value) -> Bytes {
+    #[derive(Serialize)]
+    struct Event<'a> {
+        object: &'a Value,
+        #[serde(rename = "type")]
+        kind: &'a str,
+    }
+    let mut line = serde_json::to_vec(&Event { object, kind }).expect("JSON serialises");
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 fn event_line(kind: &str, obj: &Value) -> Bytes {
@@ -375,5 +390,22 @@ impl ApiServer {
                 .collect();
             Some((lines, cache.synced()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_line_is_the_json_of_the_event_object_and_a_newline() {
+        // Compared with the line built through a `serde_json::Value` (what the server wrote
+        // before): byte for byte the same, so access logs and digests do not move.
+        let obj = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7"},
+            "data": {"z": "1", "a": "\"quoted\"\n"}});
+        let mut via_value =
+            serde_json::to_vec(&json!({"type": "MODIFIED", "object": obj})).unwrap();
+        via_value.push(b'\n');
+        assert_eq!(watch_event_line("MODIFIED", &obj), via_value);
     }
 }
