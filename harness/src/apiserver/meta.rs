@@ -55,6 +55,7 @@ pub(super) fn finalizers(obj: &Map<String, Value>) -> Vec<Value> {
 /// Fields the server owns are carried over from the stored object on update.
 pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>) {
     let meta = metadata_mut(obj);
+    let current = &current["metadata"];
     for field in [
         "uid",
         "creationTimestamp",
@@ -63,18 +64,15 @@ pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>)
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ] {
-        match current["metadata"].get(field) {
+        match current.get(field) {
             Some(v) => meta.insert(field.into(), v.clone()),
             None => meta.remove(field),
         };
     }
-    meta.insert(
-        "resourceVersion".into(),
-        current["metadata"]["resourceVersion"].clone(),
-    );
+    meta.insert("resourceVersion".into(), current["resourceVersion"].clone());
     meta.remove("generateName");
     // kube-apiserver keeps the managed fields of an update that does not send them.
-    if let Some(managed) = current["metadata"].get("managedFields") {
+    if let Some(managed) = current.get("managedFields") {
         meta.entry("managedFields")
             .or_insert_with(|| managed.clone());
     }
