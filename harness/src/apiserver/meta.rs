@@ -55,6 +55,7 @@ pub(super) fn finalizers(obj: &Map<String, Value>) -> Vec<Value> {
 /// Fields the server owns are carried over from the stored object on update.
 pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>) {
     let meta = metadata_mut(obj);
+    let current = &current["metadata"];
     for field in [
         "uid",
         "creationTimestamp",
@@ -63,43 +64,42 @@ pub(super) fn carry_server_fields(current: &Value, obj: &mut Map<String, Value>)
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ] {
-        match current["metadata"].get(field) {
+        match current.get(field) {
             Some(v) => meta.insert(field.into(), v.clone()),
             None => meta.remove(field),
         };
     }
-    meta.insert(
-        "resourceVersion".into(),
-        current["metadata"]["resourceVersion"].clone(),
-    );
+    meta.insert("resourceVersion".into(), current["resourceVersion"].clone());
     meta.remove("generateName");
     // kube-apiserver keeps the managed fields of an update that does not send them.
-    if let Some(managed) = current["metadata"].get("managedFields") {
+    if let Some(managed) = current.get("managedFields") {
         meta.entry("managedFields")
             .or_insert_with(|| managed.clone());
     }
 }
 
-fn without(obj: &Value, fields: &[&str]) -> Value {
-    let mut v = obj.clone();
-    if let Value::Object(m) = &mut v {
-        for f in fields {
-            m.remove(*f);
-        }
-    }
-    v
+/// Whether `current` is an object equal to `new` once the top-level `skip` fields are left
+/// out of both (compared in place: a write is not a copy of the object it replaces).
+fn equal_except(current: &Value, new: &Map<String, Value>, skip: &[&str]) -> bool {
+    let Value::Object(current) = current else {
+        return false;
+    };
+    let kept = |k: &&String| !skip.contains(&k.as_str());
+    current.keys().filter(kept).count() == new.keys().filter(kept).count()
+        && current
+            .iter()
+            .filter(|(k, _)| kept(k))
+            .all(|(k, v)| new.get(k) == Some(v))
 }
 
 pub(super) fn same_content(current: &Value, new: &Map<String, Value>) -> bool {
-    let new = Value::Object(new.clone());
-    without(current, &["apiVersion", "kind"]) == without(&new, &["apiVersion", "kind"])
+    equal_except(current, new, &["apiVersion", "kind"])
 }
 
 /// Generation moves when anything but metadata and status changes (kube-apiserver's rule for
 /// resources with a status subresource).
 pub(super) fn spec_changed(current: &Value, new: &Map<String, Value>) -> bool {
-    let skip = ["apiVersion", "kind", "metadata", "status"];
-    without(current, &skip) != without(&Value::Object(new.clone()), &skip)
+    !equal_except(current, new, &["apiVersion", "kind", "metadata", "status"])
 }
 
 /// A core `Secret`'s `stringData` merged into `data` (base64), as kube-apiserver does on
@@ -129,6 +129,33 @@ pub(super) fn merge_string_data(t: &super::ResourceType, obj: &mut Map<String, V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_and_spec_changes_are_told_apart_field_by_field() {
+        let map = |v: Value| v.as_object().unwrap().clone();
+        let current = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "a"},
+            "data": {"v": "1"}});
+        let relabelled = map(serde_json::json!({"metadata": {"name": "a", "labels": {}},
+            "data": {"v": "1"}}));
+        assert!(same_content(
+            &current,
+            &map(serde_json::json!({"metadata": {"name": "a"}, "data": {"v": "1"}}))
+        ));
+        assert!(!same_content(&current, &relabelled));
+        assert!(!spec_changed(&current, &relabelled), "metadata is not spec");
+        assert!(spec_changed(
+            &current,
+            &map(serde_json::json!({"metadata": {"name": "a"}}))
+        ));
+        assert!(spec_changed(
+            &current,
+            &map(serde_json::json!({"data": {"v": "1"}, "spec": 1}))
+        ));
+        assert!(!same_content(
+            &serde_json::json!("not an object"),
+            &relabelled
+        ));
+    }
 
     #[test]
     fn timestamps_derive_from_the_given_time_not_the_clock() {

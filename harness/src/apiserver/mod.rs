@@ -84,6 +84,7 @@ pub use resource::{ResourceType, Resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use store::{EventType, ObjKey, Preconditions, Store, StoreEvent};
 pub use typed::TypedError;
+pub use watch::watch_event_line;
 
 /// Knobs of a simulated cluster. Defaults follow kube-apiserver's.
 #[derive(Debug, Clone)]

@@ -110,11 +110,10 @@ impl LabelSelector {
 
     /// Whether an object's `metadata.labels` satisfy the selector.
     pub fn matches_object(&self, object: &Value) -> bool {
-        self.matches(
-            object
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object),
-        )
+        // Indexed, not `Value::pointer`, which allocates for every token: this runs for every
+        // watch event.
+        let labels = object.get("metadata").and_then(|m| m.get("labels"));
+        self.matches(labels.and_then(Value::as_object))
     }
 
     /// True for the selector that matches everything.

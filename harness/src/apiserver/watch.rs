@@ -9,6 +9,7 @@ use futures::stream;
 use http::Response;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -124,21 +125,30 @@ impl WatchRequest {
     /// The line of one event: the object, or its one-row Table.
     fn line(&self, kind: &str, obj: &Value, now: Duration) -> Bytes {
         if let Some(version) = &self.partial {
-            return event_line(kind, &partial::object(obj, version));
+            return watch_event_line(kind, &partial::object(obj, version));
         }
         match &self.table {
-            None => event_line(kind, obj),
+            None => watch_event_line(kind, obj),
             Some((ty, include)) => {
                 let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
-                event_line(kind, &table::render(ty, &[obj], meta, *include, now))
+                watch_event_line(kind, &table::render(ty, &[obj], meta, *include, now))
             }
         }
     }
 }
 
-fn event_line(kind: &str, obj: &Value) -> Bytes {
-    let mut line =
-        serde_json::to_vec(&json!({"type": kind, "object": obj})).expect("JSON serialises");
+/// The line the server writes on a watch stream for one event: `{"type":…,"object":…}` and a
+/// newline. `type` comes first, as kube-apiserver writes it (Go's `metav1.WatchEvent` field
+/// order): a decoder of an adjacently tagged event (kube's `WatchEvent`) then reads the object
+/// straight into its type instead of buffering it until the tag. The object is borrowed.
+pub fn watch_event_line(kind: &str, object: &Value) -> Bytes {
+    #[derive(Serialize)]
+    struct Event<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut line = serde_json::to_vec(&Event { kind, object }).expect("JSON serialises");
     line.push(b'\n');
     Bytes::from(line)
 }
@@ -220,8 +230,8 @@ impl ApiServer {
         }
         let obj = json!({"kind": ty.kind, "apiVersion": ty.api_version(), "metadata": meta});
         match &w.partial {
-            Some(version) => event_line("BOOKMARK", &partial::object(&obj, version)),
-            None => event_line("BOOKMARK", &obj),
+            Some(version) => watch_event_line("BOOKMARK", &partial::object(&obj, version)),
+            None => watch_event_line("BOOKMARK", &obj),
         }
     }
 
@@ -246,7 +256,7 @@ impl ApiServer {
                     "too old resource version: {requested} ({window_start})"
                 ))
                 .to_status();
-                self.send(replica, id, &tx, event_line("ERROR", &status))
+                self.send(replica, id, &tx, watch_event_line("ERROR", &status))
                     .await;
                 return;
             }
@@ -350,7 +360,7 @@ impl ApiServer {
         } else {
             return;
         };
-        self.send(replica, id, tx, event_line("ERROR", &status))
+        self.send(replica, id, tx, watch_event_line("ERROR", &status))
             .await;
     }
 
@@ -375,5 +385,22 @@ impl ApiServer {
                 .collect();
             Some((lines, cache.synced()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_line_is_the_type_then_the_object_then_a_newline() {
+        // The bytes themselves: kube-apiserver's field order, the object as serde_json writes it.
+        let obj = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7"},
+            "data": {"z": "1", "a": "\"quoted\"\n"}});
+        let line = watch_event_line("MODIFIED", &obj);
+        let expected = format!("{{\"type\":\"MODIFIED\",\"object\":{obj}}}\n");
+        assert_eq!(std::str::from_utf8(&line).unwrap(), expected);
+        let back: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back, json!({"type": "MODIFIED", "object": obj}));
     }
 }
