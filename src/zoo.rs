@@ -46,6 +46,9 @@ pub enum Bug {
     /// Controller: a successful reconcile does not `forget` the key: its next failure is
     /// retried after the grown backoff of the failures before the success.
     NoForgetOnSuccess,
+    /// Workqueue: a second `add_after` of a waiting item replaces its time even when later
+    /// (a map insert instead of a min): the item comes out at the latest time asked.
+    AddAfterLatestWins,
 }
 
 /// Which bug (if any) a component runs with. `Zoo::default()` is the correct runtime.

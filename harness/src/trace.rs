@@ -111,6 +111,13 @@ pub enum Record {
         /// How.
         outcome: Outcome,
     },
+    /// A controller's handler asked for `key` to be reconciled after `after` (`add_after`).
+    Enqueued {
+        /// The key.
+        key: String,
+        /// The delay asked for.
+        after: Duration,
+    },
     /// A workload write the store refused (what and why).
     Workload(String),
     /// A task on a user controller's host panicked (message and location).
@@ -292,6 +299,10 @@ fn describe(r: &Record) -> (&'static str, String) {
         Record::ReconcileEnd { key, outcome } => {
             ("reconciled", format!("{key} {}", outcome_text(outcome)))
         }
+        Record::Enqueued { key, after } => (
+            "add_after",
+            format!("{key} after={}", humantime::format_duration(*after)),
+        ),
         Record::Write { kind, key, rv } => ("write", format!("{kind:<8} {key} rv={rv}")),
         Record::Panic(message) => ("panic", message.clone()),
         Record::Workload(refused) => ("workload", refused.clone()),

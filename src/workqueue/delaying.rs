@@ -39,6 +39,13 @@ impl<T: Ord + Clone> Delayed<T> {
         self.by_item.insert(item, slot);
     }
 
+    /// Makes `item` ready at `at`, whatever time it waited for before (the bug zoo's
+    /// `AddAfterLatestWins`: a later time replaces an earlier one).
+    pub(crate) fn replace(&mut self, item: T, at: Instant) {
+        self.remove(&item);
+        self.insert(item, at);
+    }
+
     /// Stops `item` from waiting (if it does).
     pub(crate) fn remove(&mut self, item: &T) {
         if let Some(slot) = self.by_item.remove(item) {
@@ -102,5 +109,18 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| d.pop_due(at(100))).collect();
         assert_eq!(order, ["a", "b", "c"]);
         assert_eq!(d.next_due(), None);
+    }
+
+    #[test]
+    fn replace_moves_a_waiting_item_to_a_later_time() {
+        // The zoo's latest-wins insert: `a` asked for at 10 ms, then at 50 ms, waits for 50.
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut d = Delayed::default();
+        d.insert("a", at(10));
+        d.replace("a", at(50));
+        assert_eq!((d.len(), d.next_due()), (1, Some(at(50))));
+        assert_eq!(d.pop_due(at(20)), None);
+        assert_eq!(d.pop_due(at(50)), Some("a"));
     }
 }

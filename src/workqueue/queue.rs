@@ -19,8 +19,9 @@ use crate::zoo::{Bug, Zoo};
 
 /// What `get` finds.
 enum Take<T> {
-    /// An item, now in flight.
-    Item(T),
+    /// An item, now in flight; `more` when other items are ready (due delayed items this
+    /// take moved into the queue may have no worker woken for them).
+    Item(T, bool),
     /// Shut down and nothing left queued.
     Closed,
     /// Nothing ready; the earliest delayed item is due then (if any).
@@ -80,7 +81,10 @@ impl<T: Ord + Clone> State<T> {
             return false;
         }
         let before = self.delayed.next_due();
-        self.delayed.insert(item, at);
+        match self.zoo.has(Bug::AddAfterLatestWins) {
+            true => self.delayed.replace(item, at),
+            false => self.delayed.insert(item, at),
+        }
         self.delayed.next_due() != before
     }
 
@@ -92,9 +96,11 @@ impl<T: Ord + Clone> State<T> {
     }
 
     fn take(&mut self) -> Take<T> {
+        let ready = self.queue.len();
         if !self.shutting_down && !self.delayed.is_empty() {
             self.promote_due(Instant::now());
         }
+        let promoted = self.queue.len() > ready;
         let now = self.stamp();
         let Some(item) = self.queue.pop_front() else {
             return match self.shutting_down {
@@ -113,7 +119,7 @@ impl<T: Ord + Clone> State<T> {
             self.delayed.remove(&item);
         }
         self.processing.insert(item.clone(), now);
-        Take::Item(item)
+        Take::Item(item, promoted && !self.queue.is_empty())
     }
 
     /// Finishes `item`; returns (re-queued, idle).
@@ -347,7 +353,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
     pub async fn get(&self) -> Option<T> {
         // Fast path: an item is ready, no need to register as a waiter.
         match self.lock().take() {
-            Take::Item(item) => return Some(item),
+            Take::Item(item, more) => return Some(self.handed_out(item, more)),
             Take::Closed => return None,
             Take::Wait(_) => {}
         }
@@ -356,7 +362,7 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let wake_at = match self.lock().take() {
-                Take::Item(item) => return Some(item),
+                Take::Item(item, more) => return Some(self.handed_out(item, more)),
                 Take::Closed => return None,
                 Take::Wait(at) => at,
             };
@@ -366,6 +372,15 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
                 _ = sleep_until(wake_at) => {}
             }
         }
+    }
+
+    /// `item`, after waking another worker for the due delayed items its take promoted (each
+    /// `add` wakes one; promotion adds no wake of its own).
+    fn handed_out(&self, item: T, more: bool) -> T {
+        if more {
+            self.inner.ready.notify_one();
+        }
+        item
     }
 
     /// Marks `item` finished; if it was added meanwhile, it is queued again now.
@@ -463,7 +478,7 @@ mod tests {
 
     fn item(t: Take<&'static str>) -> Option<&'static str> {
         match t {
-            Take::Item(i) => Some(i),
+            Take::Item(i, _) => Some(i),
             _ => None,
         }
     }

@@ -122,3 +122,26 @@ async fn handing_an_item_to_a_worker_cancels_its_pending_add_after() {
     tokio::time::sleep(ms(100)).await;
     assert!(q.is_empty() && q.delayed_len() == 0, "no run at 50 ms");
 }
+
+#[tokio::test(start_paused = true)]
+async fn delayed_items_due_together_wake_as_many_parked_workers() {
+    // Regression (found by `add_after_earliest` on the delayed-controller): two workers park
+    // before anything is queued; a and b come due together at 10 ms. The worker that wakes
+    // moves both into the queue; the other must be woken for b, not left parked until the
+    // first is done.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    let worker = |q: WorkQueue<&'static str>| {
+        tokio::spawn(async move {
+            let i = q.get().await.unwrap();
+            (i, since(t0))
+        })
+    };
+    let (w1, w2) = (worker(q.clone()), worker(q.clone()));
+    settle().await;
+    q.add_after("a", ms(10));
+    q.add_after("b", ms(10));
+    let mut got = vec![w1.await.unwrap(), w2.await.unwrap()];
+    got.sort();
+    assert_eq!(got, [("a", ms(10)), ("b", ms(10))]);
+}

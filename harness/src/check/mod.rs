@@ -20,12 +20,14 @@
 //!   `list_rate`, `backoff`, and `no_event_loss` against a cache the client reports.
 //! - `timeout`: `watch_timeout` (the server's access log of watch requests).
 //! - `backoff`: `backoff_reset` (a success forgets a key's failures).
+//! - `add_after`: `add_after_earliest` (a delayed key comes out by the earliest time asked).
 //! - [`verdict`](Verdict): violations with their trace context, rendered.
 //!
 //! **A new checker** is a file here (or a function in the file of its family), its
 //! [`Checker`] variant in `scenario/expect.rs`, and one arm in [`check`] (plus
 //! [`checkers_for`] if it applies to a kind of subject).
 
+mod add_after;
 mod backoff;
 pub(crate) mod cache;
 mod cluster;
@@ -68,6 +70,7 @@ pub fn checkers_for(kind: SubjectKind, watch_rate: bool) -> Vec<Checker> {
             Checker::Convergence,
             Checker::NoStuckReconcile,
             Checker::BackoffReset,
+            Checker::AddAfterEarliest,
             Checker::WatchTimeout,
         ],
         SubjectKind::Operator => vec![
@@ -112,6 +115,7 @@ pub fn check(checker: Checker, ev: &Evidence<'_>) -> Vec<Violation> {
             false => Vec::new(),
         },
         Checker::BackoffReset => backoff::backoff_reset(ev),
+        Checker::AddAfterEarliest => add_after::add_after_earliest(ev),
     }
 }
 

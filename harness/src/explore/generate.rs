@@ -16,7 +16,7 @@ use crate::scenario::{
     ClusterSpec, Dur, Expect, Fault, FirstList, ObjectSpec, ReplicaChoice, ReplicaMut, Scenario,
     SubjectConfig, SubjectKind, SubjectSpec, Workload, SCENARIO_VERSION,
 };
-use crate::subject::{instance_seed, Descriptor};
+use crate::subject::{asks_after, instance_seed, Descriptor, DELAY_S_MAX};
 
 /// The knobs a case draws: (workers, max_retries, replica policy, keep-alive).
 type Knobs = (usize, u32, ReplicaChoice, bool);
@@ -126,7 +126,7 @@ fn assemble(
         description: String::new(),
         seed: 0,
         duration: Dur::secs(duration),
-        settle: Dur(profile::SETTLE),
+        settle: Dur(settle_for(subject)),
         tick: Dur::millis(20),
         idle_tick: Some(Dur(profile::IDLE_TICK)),
         cluster: ClusterSpec {
@@ -153,6 +153,15 @@ fn assemble(
             staleness_bound: Some(Dur(profile::STALENESS)),
             ..Expect::default()
         },
+    }
+}
+
+/// The settle time: a subject that asks for its keys after a delay writes up to that delay
+/// later, so its quiet half of the settle starts that much later too (twice the delay in all).
+fn settle_for(subject: &Descriptor) -> Duration {
+    match asks_after(subject.name) {
+        true => profile::SETTLE + Duration::from_secs(2 * DELAY_S_MAX),
+        false => profile::SETTLE,
     }
 }
 

@@ -60,11 +60,14 @@ pub enum Checker {
     WatchTimeout,
     /// A success resets a key's backoff: its next failure is retried after the base delay.
     BackoffReset,
+    /// A key asked for after a delay (`add_after`, `requeue_after`) is handed to a worker by
+    /// the earliest time asked.
+    AddAfterEarliest,
 }
 
 impl Checker {
     /// Every checker, in the order reports list them.
-    pub const ALL: [Checker; 21] = [
+    pub const ALL: [Checker; 22] = [
         Checker::WatchExact,
         Checker::NoHistoricalReplay,
         Checker::NoEventLoss,
@@ -86,6 +89,7 @@ impl Checker {
         Checker::Backoff,
         Checker::WatchTimeout,
         Checker::BackoffReset,
+        Checker::AddAfterEarliest,
     ];
 
     /// The name scenario files and reports use (`watch_exact`, ...).
@@ -112,6 +116,7 @@ impl Checker {
             Checker::Backoff => "backoff",
             Checker::WatchTimeout => "watch_timeout",
             Checker::BackoffReset => "backoff_reset",
+            Checker::AddAfterEarliest => "add_after_earliest",
         }
     }
 }

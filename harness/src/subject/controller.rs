@@ -118,8 +118,19 @@ struct MirrorCtx {
     controls: Controls,
 }
 
-/// `controller`: an informer on ConfigMaps feeding the mirror controller.
-pub(super) async fn ours(ctx: Ctx) {
+/// How the controller's informer feeds its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Feed {
+    /// `watch_mapped(mirror_keys)`: every event adds its keys at once.
+    Immediate,
+    /// A source's event asks for its key after a delay drawn from its data
+    /// (`add_after`, recorded); a mirror's event adds its source at once (`delayed.rs`).
+    Delayed,
+}
+
+/// `controller` (and `delayed-controller`): an informer on ConfigMaps feeding the mirror
+/// controller.
+pub(super) async fn ours(ctx: Ctx, feed: Feed) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "default");
     let informer = Informer::new(
         api.clone(),
@@ -157,7 +168,12 @@ pub(super) async fn ours(ctx: Ctx) {
     // What the controller's informer delivers goes into the trace too: the checkers tell a
     // legitimate re-reconcile (an event arrived) from a broken one by it.
     informer.add_handler(super::informer::recording_handler(&ctx));
-    controller.watch_mapped(&informer, mirror_keys);
+    match feed {
+        Feed::Immediate => drop(controller.watch_mapped(&informer, mirror_keys)),
+        Feed::Delayed => {
+            drop(informer.add_handler(super::delayed::enqueue_handler(&ctx, controller.queue())))
+        }
+    }
     let i = informer.clone();
     tokio::spawn(async move { i.run().await });
     let _ = controller.run().await;

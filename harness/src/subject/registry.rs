@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use futures::FutureExt;
 use kube_chaos::zoo::Bug;
 
+use super::controller::Feed;
 use super::{controller, hash_order, informer, runtime_watcher, watcher, Ctx, UserSubject};
 use crate::scenario::{Catalog, SubjectKind};
 
@@ -90,7 +91,14 @@ static SUBJECTS: &[Descriptor] = &[
         kind: SubjectKind::Controller,
         about: "the mirror controller on kube-chaos's informer, workqueue and worker pool",
         zoo: false,
-        run: Run::Fn(|c| controller::ours(c).boxed()),
+        run: Run::Fn(|c| controller::ours(c, Feed::Immediate).boxed()),
+    },
+    Descriptor {
+        name: "delayed-controller",
+        kind: SubjectKind::Controller,
+        about: "the mirror controller whose handler asks for each changed source with add_after (a delay from its data)",
+        zoo: false,
+        run: Run::Fn(|c| controller::ours(c, Feed::Delayed).boxed()),
     },
     Descriptor {
         name: "kube-runtime-controller",
@@ -154,35 +162,35 @@ static SUBJECTS: &[Descriptor] = &[
         kind: SubjectKind::Controller,
         about: "mirror controller whose workqueue hands a key in flight to a second worker",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::NoProcessingSet)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoProcessingSet), Feed::Immediate).boxed()),
     },
     Descriptor {
         name: "controller-drops-readd",
         kind: SubjectKind::Controller,
         about: "mirror controller whose workqueue drops a key added while it is being reconciled",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::DropReaddDuringProcessing)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::DropReaddDuringProcessing), Feed::Immediate).boxed()),
     },
     Descriptor {
         name: "controller-unlimited-requeue",
         kind: SubjectKind::Controller,
         about: "mirror controller that requeues a failed key at once, without the rate limiter",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::UnlimitedRequeue)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::UnlimitedRequeue), Feed::Immediate).boxed()),
     },
     Descriptor {
         name: "controller-no-dead-letter",
         kind: SubjectKind::Controller,
         about: "mirror controller whose retries never reach max_retries and the dead letter",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::NoDeadLetter)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoDeadLetter), Feed::Immediate).boxed()),
     },
     Descriptor {
         name: "controller-retries-terminal",
         kind: SubjectKind::Controller,
         about: "mirror controller that requeues a terminal reconcile error instead of dead-lettering it",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::RetryTerminal)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::RetryTerminal), Feed::Immediate).boxed()),
     },
     Descriptor {
         name: "retry-watcher-5xx-as-expired",
@@ -210,7 +218,14 @@ static SUBJECTS: &[Descriptor] = &[
         kind: SubjectKind::Controller,
         about: "mirror controller that does not forget a key's failures when it succeeds (its backoff keeps growing)",
         zoo: true,
-        run: Run::Fn(|c| controller::ours(c.with(Bug::NoForgetOnSuccess)).boxed()),
+        run: Run::Fn(|c| controller::ours(c.with(Bug::NoForgetOnSuccess), Feed::Immediate).boxed()),
+    },
+    Descriptor {
+        name: "delayed-controller-latest-wins",
+        kind: SubjectKind::Controller,
+        about: "delayed-controller whose workqueue lets a later add_after replace an earlier waiting time",
+        zoo: true,
+        run: Run::Fn(|c| controller::ours(c.with(Bug::AddAfterLatestWins), Feed::Delayed).boxed()),
     },
 ];
 

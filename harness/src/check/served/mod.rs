@@ -94,7 +94,8 @@ pub fn check(checker: Checker, ev: &ServedEvidence<'_>) -> Vec<Violation> {
         | Checker::WriteRate
         | Checker::NoStuckReconcile
         | Checker::WatchTimeout
-        | Checker::BackoffReset => {}
+        | Checker::BackoffReset
+        | Checker::AddAfterEarliest => {}
     }
     found.out
 }
