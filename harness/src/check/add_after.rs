@@ -142,19 +142,12 @@ fn fmt(d: Duration) -> humantime::FormattedDuration {
 mod tests {
     use std::time::Duration;
 
-    use super::super::testkit::Case;
+    use super::super::testkit::{end, start, Case};
     use crate::scenario::{Checker, SubjectKind};
     use crate::trace::{Outcome, Record};
 
-    fn start(key: &str) -> Record {
-        Record::ReconcileStart { key: key.into() }
-    }
-
-    fn end(key: &str) -> Record {
-        Record::ReconcileEnd {
-            key: key.into(),
-            outcome: Outcome::Ok,
-        }
+    fn ok(key: &str) -> Record {
+        end(key, Outcome::Ok)
     }
 
     fn ask(key: &str, after_s: u64) -> Record {
@@ -171,7 +164,7 @@ mod tests {
         c.record(1, Some(0), ask("default/a", 10));
         c.record(3, Some(0), ask("default/a", 30));
         c.record(at, Some(0), start("default/a"));
-        c.record(at + 1, Some(0), end("default/a"));
+        c.record(at + 1, Some(0), ok("default/a"));
         c.messages(Checker::AddAfterEarliest)
     }
 
@@ -198,7 +191,7 @@ mod tests {
             let mut c = Case::new(SubjectKind::Controller, "");
             c.record(1, Some(0), ask("default/a", 5));
             c.record(5, Some(0), start("default/b"));
-            c.record(20, Some(0), end("default/b"));
+            c.record(20, Some(0), ok("default/b"));
             c.record(at, Some(0), start("default/a"));
             c.violations(Checker::AddAfterEarliest).len()
         };

@@ -111,20 +111,9 @@ fn retried_late<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::Case;
+    use super::super::testkit::{end, start, Case};
     use crate::scenario::{Checker, SubjectKind};
-    use crate::trace::{Outcome, Record};
-
-    fn start(key: &str) -> Record {
-        Record::ReconcileStart { key: key.into() }
-    }
-
-    fn end(key: &str, outcome: Outcome) -> Record {
-        Record::ReconcileEnd {
-            key: key.into(),
-            outcome,
-        }
-    }
+    use crate::trace::Outcome;
 
     fn fail() -> Outcome {
         Outcome::Retry("boom".into())

@@ -303,21 +303,10 @@ fn labelled(obj: &serde_json::Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::Case;
+    use super::super::testkit::{end, start, Case};
     use crate::apiserver::EventType::{Added, Modified};
     use crate::scenario::{Checker, SubjectKind};
     use crate::trace::{Delivery, Outcome, Record};
-
-    fn start(key: &str) -> Record {
-        Record::ReconcileStart { key: key.into() }
-    }
-
-    fn end(key: &str, outcome: Outcome) -> Record {
-        Record::ReconcileEnd {
-            key: key.into(),
-            outcome,
-        }
-    }
 
     fn controller() -> Case {
         Case::with_config(SubjectKind::Controller, r#"{"max_retries": 2}"#, "")

@@ -132,20 +132,13 @@ fn changes_left_unreconciled(ev: &Evidence<'_>, found: &mut Found<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::Case;
+    use super::super::testkit::{end, start, Case};
     use crate::apiserver::EventType::{Added, Modified};
     use crate::scenario::{Checker, SubjectKind};
     use crate::trace::{Outcome, Record};
 
-    fn start(key: &str) -> Record {
-        Record::ReconcileStart { key: key.into() }
-    }
-
-    fn end(key: &str) -> Record {
-        Record::ReconcileEnd {
-            key: key.into(),
-            outcome: Outcome::Ok,
-        }
+    fn ok(key: &str) -> Record {
+        end(key, Outcome::Ok)
     }
 
     fn controller() -> Case {
@@ -157,10 +150,10 @@ mod tests {
         let mut c = controller();
         c.write(1, Added, "a", true);
         c.record(2, Some(0), start("default/a"));
-        c.record(3, Some(0), end("default/a"));
+        c.record(3, Some(0), ok("default/a"));
         c.write(10, Modified, "a", true);
         c.record(11, Some(0), start("default/a"));
-        c.record(70, Some(0), end("default/a")); // 59 s: within the 60 s settle
+        c.record(70, Some(0), ok("default/a")); // 59 s: within the 60 s settle
         assert!(c.violations(Checker::NoStuckReconcile).is_empty());
     }
 
@@ -185,7 +178,7 @@ mod tests {
     fn a_reconcile_longer_than_the_bound_is_reported_even_when_it_ends() {
         let mut c = controller();
         c.record(2, Some(0), start("default/a"));
-        c.record(65, Some(0), end("default/a"));
+        c.record(65, Some(0), ok("default/a"));
         assert_eq!(
             c.messages(Checker::NoStuckReconcile),
             ["s0 reconcile of default/a begun at 2s took 1m 3s: longer than 1m"]
@@ -199,7 +192,7 @@ mod tests {
         c.record(2, Some(0), start("default/a"));
         c.record(3, Some(0), Record::Start { incarnation: 1 });
         c.record(4, Some(0), start("default/a"));
-        c.record(5, Some(0), end("default/a"));
+        c.record(5, Some(0), ok("default/a"));
         c.write(10, crate::apiserver::EventType::Deleted, "a", true);
         assert!(c.violations(Checker::NoStuckReconcile).is_empty());
     }
@@ -211,7 +204,7 @@ mod tests {
         let mut c = controller();
         c.write(1, Added, "a", true);
         c.record(2, Some(0), start("default/a"));
-        c.record(3, Some(0), end("default/a"));
+        c.record(3, Some(0), ok("default/a"));
         c.write(5, crate::apiserver::EventType::Deleted, "a", true);
         c.write_uid(6, Added, "a", false, "uid-a2");
         c.write_uid(7, Modified, "a", false, "uid-a2");

@@ -52,6 +52,19 @@ pub(super) struct Case {
     pub expired_sent: Vec<Duration>,
 }
 
+/// A reconcile of `key` starts.
+pub(super) fn start(key: &str) -> Record {
+    Record::ReconcileStart { key: key.into() }
+}
+
+/// A reconcile of `key` ends with `outcome`.
+pub(super) fn end(key: &str, outcome: crate::trace::Outcome) -> Record {
+    Record::ReconcileEnd {
+        key: key.into(),
+        outcome,
+    }
+}
+
 pub(super) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
