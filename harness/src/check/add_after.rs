@@ -5,9 +5,10 @@
 //! `add_after`) or a reconcile that ended `requeue_after=d`: made at `t`, due at
 //! `D = t + after`. Any reconcile start of the key by the same incarnation at or after `t`
 //! satisfies it (handing the key out cancels its wait). It is violated when no such start
-//! happens by `D' + grace`, where `D'` is the first time from `D` on at which the instance
-//! has no reconcile in flight at all — busy workers, slow reconciles and the key itself in
-//! flight excuse lateness — and `grace` covers the scenario's tick. Not judged when the
+//! happens by `D' + grace`, where `D'` is the first time from `D` on that opens a quiet spell
+//! of at least `grace` (no reconcile in flight, none started) — busy workers, a queue of
+//! keys ahead, slow reconciles and the key itself in flight excuse lateness — and `grace`
+//! covers the scenario's tick and a message's wait in a long step. Not judged when the
 //! instance may have crashed between `t` and the deadline (its queue is lost), or when the
 //! run (or the incarnation) ends first.
 
@@ -48,28 +49,33 @@ fn requests<'a>(seg: &[&'a Entry]) -> Vec<Request<'a>> {
         .collect()
 }
 
-/// The first time from `due` on at which nothing is in flight in `seg` (`None`: never).
+/// The first time from `due` on that opens a quiet spell: nothing in flight and no
+/// reconcile started for at least `GRACE` (`None`: never). A worker that was idle that long
+/// had every due key to take, however long the queue ahead of the key was before.
 fn first_idle(seg: &[&Entry], due: Duration) -> Option<Duration> {
     let mut in_flight: BTreeSet<&str> = BTreeSet::new();
-    let mut idle_since = Duration::ZERO;
+    let mut idle_since = seg.first().map(|e| e.at);
     for e in seg {
-        if e.at >= due && in_flight.is_empty() {
-            return Some(due.max(idle_since));
-        }
         match &e.record {
             Record::ReconcileStart { key } => {
+                if let Some(since) = idle_since.take() {
+                    let from = due.max(since);
+                    if e.at >= from && e.at - from >= GRACE {
+                        return Some(from);
+                    }
+                }
                 in_flight.insert(key);
             }
             Record::ReconcileEnd { key, .. } => {
                 in_flight.remove(key.as_str());
                 if in_flight.is_empty() {
-                    idle_since = e.at;
+                    idle_since = Some(e.at);
                 }
             }
             _ => {}
         }
     }
-    in_flight.is_empty().then(|| due.max(idle_since))
+    idle_since.map(|since| due.max(since))
 }
 
 /// Windows in which the instance may be down: from each crash fault's start to the
