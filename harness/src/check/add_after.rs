@@ -6,7 +6,7 @@
 //! `D = t + after`. Any reconcile start of the key by the same incarnation at or after `t`
 //! satisfies it (handing the key out cancels its wait). It is violated when no such start
 //! happens by `D' + grace`, where `D'` is the first time from `D` on at which the instance
-//! has no reconcile in flight at all — busy workers, slow reconciles and the key itself in
+//! has no reconcile in flight at all (once that instant's records are applied) — busy workers, slow reconciles and the key itself in
 //! flight excuse lateness — and `grace` covers the scenario's tick. Not judged when the
 //! instance may have crashed between `t` and the deadline (its queue is lost), or when the
 //! run (or the incarnation) ends first.
@@ -48,28 +48,42 @@ fn requests<'a>(seg: &[&'a Entry]) -> Vec<Request<'a>> {
         .collect()
 }
 
-/// The first time from `due` on at which nothing is in flight in `seg` (`None`: never).
+/// The first time from `due` on at which nothing is in flight in `seg` once that instant's
+/// records are applied (a key started at the very instant it came due keeps the instance
+/// busy); `None`: never.
 fn first_idle(seg: &[&Entry], due: Duration) -> Option<Duration> {
     let mut in_flight: BTreeSet<&str> = BTreeSet::new();
-    let mut idle_since = Duration::ZERO;
-    for e in seg {
-        if e.at >= due && in_flight.is_empty() {
-            return Some(due.max(idle_since));
+    let mut i = 0;
+    while i < seg.len() && seg[i].at < due {
+        apply(&mut in_flight, seg[i]);
+        i += 1;
+    }
+    if in_flight.is_empty() && seg.get(i).is_none_or(|e| e.at > due) {
+        return Some(due);
+    }
+    while i < seg.len() {
+        let t = seg[i].at;
+        while i < seg.len() && seg[i].at == t {
+            apply(&mut in_flight, seg[i]);
+            i += 1;
         }
-        match &e.record {
-            Record::ReconcileStart { key } => {
-                in_flight.insert(key);
-            }
-            Record::ReconcileEnd { key, .. } => {
-                in_flight.remove(key.as_str());
-                if in_flight.is_empty() {
-                    idle_since = e.at;
-                }
-            }
-            _ => {}
+        if in_flight.is_empty() {
+            return Some(t);
         }
     }
-    in_flight.is_empty().then(|| due.max(idle_since))
+    None
+}
+
+fn apply<'a>(in_flight: &mut BTreeSet<&'a str>, e: &'a Entry) {
+    match &e.record {
+        Record::ReconcileStart { key } => {
+            in_flight.insert(key);
+        }
+        Record::ReconcileEnd { key, .. } => {
+            in_flight.remove(key.as_str());
+        }
+        _ => {}
+    }
 }
 
 /// Windows in which the instance may be down: from each crash fault's start to the
@@ -205,6 +219,21 @@ mod tests {
         assert_eq!(case(20), 0);
         assert_eq!(case(21), 0);
         assert_eq!(case(25), 1);
+    }
+
+    #[test]
+    fn keys_due_together_on_one_busy_worker_wait_for_each_other() {
+        // a, b and c are all due at 2 s; one worker takes a at 2 s (busy from that instant),
+        // then b and c in turn: c's start at 5 s is in time, the instance was never idle.
+        let mut c = Case::new(SubjectKind::Controller, "");
+        for key in ["default/a", "default/b", "default/c"] {
+            c.record(1, Some(0), ask(key, 1));
+        }
+        for (t, key) in [(2, "default/a"), (3, "default/b"), (5, "default/c")] {
+            c.record(t, Some(0), start(key));
+            c.record(t + 1, Some(0), end(key));
+        }
+        assert!(c.messages(Checker::AddAfterEarliest).is_empty());
     }
 
     #[test]
