@@ -11,9 +11,9 @@
 //! | the world | [`apiserver`], [`net`], [`sim`], [`serve`], [`watch_log`], [`mod@seeded`] | the simulated kube-apiserver (MVCC store, replica watch caches, HTTP), turmoil <-> hyper glue and `kube::Client`s, a seeded `turmoil::Sim` ([`SimBuilder`]), the same server on a real port (with what it saw of each request, network faults at its sockets, an admin endpoint for live faults), each client's watch connections, std/fastrand/ahash randomness from the seed for code we do not control ([`seeded()`]) |
 //! | the format | [`scenario`] | replay files: cluster, objects, workload, subject, faults (every fault kind and its accessors: `scenario/fault.rs`), expected [`scenario::Checker`]s, validation with JSON paths |
 //! | the record | [`trace`] | what happened, as stable text |
-//! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours, kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
+//! | the subjects | [`subject`], [`mirror`] | systems under test by name (ours — the mirror controller fed at once, or by `add_after` from its handler: `delayed-controller` — kube-runtime's, the bug zoo), their `Ctx` and the controller `Controls`; the sample mirror controller |
 //! | the run | [`mod@run`] | the timeline, the fault interpreter (one arm per fault kind, acting through a [`run::Target`]: turmoil's network, or the served sockets), the runner, [`run::play_served`] (a scenario on the wall clock against real clients), the [`run::Report`] |
-//! | the judgement | [`check`] | one checker per invariant over the recorded evidence; [`check::served`]: those of external clients, from what the server saw |
+//! | the judgement | [`check`] | one checker per invariant over the recorded evidence (`add_after_earliest`: a delayed key comes out by the earliest time asked); [`check::served`]: those of external clients, from what the server saw |
 //! | the pictures | [`picture`], [`study`] | a run's page (SVG timeline and trace); the minWatchTimeout study and its chart |
 //! | exploration | [`explore`] | generated scenarios (one generator per fault kind), shrinking, replay files |
 //! | your controller | [`operator`] | [`Operator`]: a user's controller and CRDs under generated faults from a 10-line `cargo test`, findings shrunk into a regression directory rerun first |

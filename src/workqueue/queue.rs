@@ -19,8 +19,9 @@ use crate::zoo::{Bug, Zoo};
 
 /// What `get` finds.
 enum Take<T> {
-    /// An item, now in flight; `more` when other items are ready (due delayed items this
-    /// take moved into the queue may have no worker woken for them).
+    /// An item, now in flight; `more` when other items are ready or waiting: the taker may
+    /// have been the worker woken for them, or the one whose timer watched the earliest
+    /// delayed item, so another parked worker must look (and set its own timer).
     Item(T, bool),
     /// Shut down and nothing left queued.
     Closed,
@@ -96,11 +97,9 @@ impl<T: Ord + Clone> State<T> {
     }
 
     fn take(&mut self) -> Take<T> {
-        let ready = self.queue.len();
         if !self.shutting_down && !self.delayed.is_empty() {
             self.promote_due(Instant::now());
         }
-        let promoted = self.queue.len() > ready;
         let now = self.stamp();
         let Some(item) = self.queue.pop_front() else {
             return match self.shutting_down {
@@ -119,7 +118,8 @@ impl<T: Ord + Clone> State<T> {
             self.delayed.remove(&item);
         }
         self.processing.insert(item.clone(), now);
-        Take::Item(item, promoted && !self.queue.is_empty())
+        let more = !self.queue.is_empty() || !self.delayed.is_empty();
+        Take::Item(item, more)
     }
 
     /// Finishes `item`; returns (re-queued, idle).
@@ -374,8 +374,9 @@ impl<T: Ord + Clone + Send + 'static> WorkQueue<T> {
         }
     }
 
-    /// `item`, after waking another worker for the due delayed items its take promoted (each
-    /// `add` wakes one; promotion adds no wake of its own).
+    /// `item`, after waking another worker when more is ready or waiting (each `add` wakes
+    /// one worker, but promoting due delayed items wakes none, and only a parked worker
+    /// that looked since the earliest delayed time was set has a timer for it).
     fn handed_out(&self, item: T, more: bool) -> T {
         if more {
             self.inner.ready.notify_one();

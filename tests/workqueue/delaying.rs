@@ -145,3 +145,26 @@ async fn delayed_items_due_together_wake_as_many_parked_workers() {
     got.sort();
     assert_eq!(got, [("a", ms(10)), ("b", ms(10))]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_taking_a_delayed_item_hands_the_timer_for_the_next_one_to_another() {
+    // Regression (a delayed retry waited for a busy worker while another sat idle): two
+    // workers park with nothing queued; a is due at 10 ms, b at 20 ms. Only one worker is
+    // woken to watch the earliest time; when it takes a (and keeps it), the other must be
+    // the one that takes b at 20 ms.
+    let q: WorkQueue<&str> = WorkQueue::new("test");
+    let t0 = Instant::now();
+    let worker = |q: WorkQueue<&'static str>| {
+        tokio::spawn(async move {
+            let i = q.get().await.unwrap();
+            (i, since(t0))
+        })
+    };
+    let (w1, w2) = (worker(q.clone()), worker(q.clone()));
+    settle().await;
+    q.add_after("a", ms(10));
+    q.add_after("b", ms(20));
+    let mut got = vec![w1.await.unwrap(), w2.await.unwrap()];
+    got.sort();
+    assert_eq!(got, [("a", ms(10)), ("b", ms(20))]);
+}

@@ -16,9 +16,10 @@ use kube_chaos::controller::{
 };
 use kube_chaos::informer::{Informer, InformerConfig};
 
+use super::feed::{feed_handler, Feed};
 use super::Controls;
 use super::{key_of, Ctx};
-use crate::mirror::{mirror_keys, reconcile_mirror, MirrorError, MIRROR_LABEL};
+use crate::mirror::{reconcile_mirror, MirrorError, MIRROR_LABEL};
 use crate::scenario;
 use crate::trace::{self, Record, Recorder};
 
@@ -118,16 +119,6 @@ struct MirrorCtx {
     controls: Controls,
 }
 
-/// How the controller's informer feeds its queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Feed {
-    /// `watch_mapped(mirror_keys)`: every event adds its keys at once.
-    Immediate,
-    /// A source's event asks for its key after a delay drawn from its data
-    /// (`add_after`, recorded); a mirror's event adds its source at once (`delayed.rs`).
-    Delayed,
-}
-
 /// `controller` (and `delayed-controller`): an informer on ConfigMaps feeding the mirror
 /// controller.
 pub(super) async fn ours(ctx: Ctx, feed: Feed) {
@@ -168,12 +159,9 @@ pub(super) async fn ours(ctx: Ctx, feed: Feed) {
     // What the controller's informer delivers goes into the trace too: the checkers tell a
     // legitimate re-reconcile (an event arrived) from a broken one by it.
     informer.add_handler(super::informer::recording_handler(&ctx));
-    match feed {
-        Feed::Immediate => drop(controller.watch_mapped(&informer, mirror_keys)),
-        Feed::Delayed => {
-            drop(informer.add_handler(super::delayed::enqueue_handler(&ctx, controller.queue())))
-        }
-    }
+    // `Immediate` is the runtime's `watch_mapped(mirror_keys)`, but its work goes through
+    // the slow lane of a `slow_handler` fault.
+    informer.add_handler(feed_handler(&ctx, controller.queue(), feed));
     let i = informer.clone();
     tokio::spawn(async move { i.run().await });
     let _ = controller.run().await;

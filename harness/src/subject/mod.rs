@@ -10,13 +10,14 @@
 //!   handlers), set by the fault interpreter and consulted by the subjects.
 //! - `slow_consumer`: the informer side of a slow handler (a queue with a slow reader).
 //! - `watcher`, `informer`, `runtime_watcher`, `controller`: the subject families;
-//!   `delayed`: the `delayed-controller`'s feed (`add_after` from its handler, recorded).
+//!   `feed`: how the mirror controllers' informer feeds their queue (at once, or by
+//!   `add_after` from the handler, recorded), slowed by a `slow_handler` fault.
 //! - `hash_order`: a subject that is deliberately non-deterministic unless std's
 //!   randomness is seeded (it tests the divergence finder).
 
 mod controller;
 mod controls;
-mod delayed;
+mod feed;
 mod hash_order;
 mod informer;
 mod registry;
@@ -33,7 +34,7 @@ use crate::scenario::SubjectConfig;
 use crate::trace::{Held, Record, Recorder};
 
 pub use controls::Controls;
-pub use delayed::{asks_after, delay_of, DELAY_S_MAX};
+pub use feed::{asks_after, delay_of, DELAY_S_MAX};
 pub use registry::{register, registry, Descriptor, NameTaken, Registry, Run, UnknownSubject};
 pub(crate) use user::record_panics;
 pub use user::{ClusterView, ConditionFn, Shutdown, StartFn, Templates, TypeRef, UserSubject};

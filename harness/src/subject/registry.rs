@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use futures::FutureExt;
 use kube_chaos::zoo::Bug;
 
-use super::controller::Feed;
+use super::feed::Feed;
 use super::{controller, hash_order, informer, runtime_watcher, watcher, Ctx, UserSubject};
 use crate::scenario::{Catalog, SubjectKind};
 

@@ -36,6 +36,7 @@ fn expected_checker(zoo: &str) -> Option<Checker> {
         "informer-short-watch-timeout" => Checker::WatchTimeout,
         "controller-no-forget" => Checker::BackoffReset,
         "controller-retries-terminal" => Checker::DeadLetterOnce,
+        "delayed-controller-latest-wins" => Checker::AddAfterEarliest,
         _ => return None,
     })
 }
@@ -48,7 +49,7 @@ fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it
         .filter(|d| d.zoo)
         .map(|d| d.name)
         .collect();
-    assert!(zoo.len() >= 14, "the zoo has {} subjects", zoo.len());
+    assert!(zoo.len() >= 15, "the zoo has {} subjects", zoo.len());
     let dir = temp_dir("zoo");
     for name in zoo {
         let e = run(name, true);
@@ -104,7 +105,12 @@ fn every_bug_zoo_subject_is_found_and_shrunk_to_a_replay_file_that_reproduces_it
 
 #[test]
 fn the_correct_subjects_pass_300_generated_cases() {
-    for name in ["retry-watcher", "informer", "controller"] {
+    for name in [
+        "retry-watcher",
+        "informer",
+        "controller",
+        "delayed-controller",
+    ] {
         let e = run(name, false);
         assert_eq!(e.cases_run, CASES);
         assert!(
