@@ -129,21 +129,10 @@ async fn delayed_items_due_together_wake_as_many_parked_workers() {
     // before anything is queued; a and b come due together at 10 ms. The worker that wakes
     // moves both into the queue; the other must be woken for b, not left parked until the
     // first is done.
-    let q: WorkQueue<&str> = WorkQueue::new("test");
-    let t0 = Instant::now();
-    let worker = |q: WorkQueue<&'static str>| {
-        tokio::spawn(async move {
-            let i = q.get().await.unwrap();
-            (i, since(t0))
-        })
-    };
-    let (w1, w2) = (worker(q.clone()), worker(q.clone()));
-    settle().await;
-    q.add_after("a", ms(10));
-    q.add_after("b", ms(10));
-    let mut got = vec![w1.await.unwrap(), w2.await.unwrap()];
-    got.sort();
-    assert_eq!(got, [("a", ms(10)), ("b", ms(10))]);
+    assert_eq!(
+        two_parked_workers_take(ms(10), ms(10)).await,
+        [("a", ms(10)), ("b", ms(10))]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -152,6 +141,15 @@ async fn a_worker_taking_a_delayed_item_hands_the_timer_for_the_next_one_to_anot
     // workers park with nothing queued; a is due at 10 ms, b at 20 ms. Only one worker is
     // woken to watch the earliest time; when it takes a (and keeps it), the other must be
     // the one that takes b at 20 ms.
+    assert_eq!(
+        two_parked_workers_take(ms(10), ms(20)).await,
+        [("a", ms(10)), ("b", ms(20))]
+    );
+}
+
+/// Two workers park with nothing queued; `a` and `b` are then added after `a_in` and `b_in`.
+/// Returns what each worker took and when, sorted.
+async fn two_parked_workers_take(a_in: Duration, b_in: Duration) -> Vec<(&'static str, Duration)> {
     let q: WorkQueue<&str> = WorkQueue::new("test");
     let t0 = Instant::now();
     let worker = |q: WorkQueue<&'static str>| {
@@ -162,9 +160,9 @@ async fn a_worker_taking_a_delayed_item_hands_the_timer_for_the_next_one_to_anot
     };
     let (w1, w2) = (worker(q.clone()), worker(q.clone()));
     settle().await;
-    q.add_after("a", ms(10));
-    q.add_after("b", ms(20));
+    q.add_after("a", a_in);
+    q.add_after("b", b_in);
     let mut got = vec![w1.await.unwrap(), w2.await.unwrap()];
     got.sort();
-    assert_eq!(got, [("a", ms(10)), ("b", ms(20))]);
+    got
 }
