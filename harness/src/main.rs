@@ -379,8 +379,18 @@ fn progress_bar(cases: u32) -> indicatif::ProgressBar {
 
 /// The summary, each failure with its first violation and replay command, broken cases.
 fn print_exploration(found: &Exploration, paths: &[std::path::PathBuf]) {
+    let mut also = String::new();
+    if !found.unreproduced.is_empty() {
+        also += &format!(
+            ", {} failing case(s) not reproduced",
+            found.unreproduced.len()
+        );
+    }
+    if !found.broken.is_empty() {
+        also += &format!(", {} case(s) could not run", found.broken.len());
+    }
     println!(
-        "{}: {} case(s) in {:.1} s ({:.1} cases/s), {} distinct failure(s)",
+        "{}: {} case(s) in {:.1} s ({:.1} cases/s), {} distinct failure(s){also}",
         found.subject,
         found.cases_run,
         found.cases_wall.as_secs_f64(),
